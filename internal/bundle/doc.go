@@ -1,0 +1,39 @@
+// Package bundle reads and writes ferry bundles.
+//
+// A bundle is one uncompressed tar file holding an OCI image layout, so
+// standard OCI tools (skopeo "oci-archive:", oras, crane) can inspect and copy
+// it. Its entries, in this order, are:
+//
+//	oci-layout                 {"imageLayoutVersion":"1.0.0"}
+//	index.json                 OCI image index with exactly one manifest descriptor
+//	blobs/, blobs/sha256/      directories (mode 0755)
+//	blobs/sha256/<hex>         the OCI image manifest
+//	blobs/sha256/<hex>         its config: the ferry Manifest as JSON (ManifestMediaType)
+//	blobs/sha256/<hex>...      one blob per distinct item digest (ItemMediaType), sorted by digest
+//
+// The OCI image manifest has artifactType ArtifactType and one layer per
+// distinct item digest, sorted by digest. A signed bundle carries, in the
+// SignatureAnnotation of the OCI manifest, a golang.org/x/mod/sumdb/note signed
+// note whose text is SignedText(digest of the ferry Manifest blob). Because
+// that blob lists the digest and size of every item, the signature covers
+// every byte that gets installed.
+//
+// Invariants:
+//
+//   - Write is deterministic: the same Manifest, item bytes and WriteOptions
+//     give a byte-identical file. Tar headers are USTAR (PAX only for blobs of
+//     8 GiB or more), uid/gid 0, empty user and group names, mode 0644 (0755
+//     for directories), one ModTime for every entry (Unix 0 by default).
+//   - Write never leaves a partial file at its destination: it writes a
+//     temporary file in the same directory, syncs it and renames it. It
+//     re-hashes every item while copying and fails on any digest or size
+//     mismatch.
+//   - Open reads only tar headers, padding and the small metadata blobs
+//     (oci-layout, index.json, OCI manifest, config); it verifies the digests
+//     of the metadata blobs, accepts only tar headers exactly as Write
+//     produces them, and refuses truncated files, duplicate or unexpected
+//     entries and items without a blob. Item data is checked only by
+//     VerifyBlob. Open never panics, whatever the input.
+//   - Every error from a Reader is one line and starts with the bundle's file
+//     name.
+package bundle
