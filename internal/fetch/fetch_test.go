@@ -463,4 +463,3 @@ func TestGetRejectsBadPaths(t *testing.T) {
 		t.Errorf("bad paths made %d upstream requests", n)
 	}
 }
-
