@@ -187,6 +187,9 @@ func writeToolchainZip(goroot, vers, dst string) (err error) {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing toolchain zip %s: %w", tmp.Name(), err)
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("installing toolchain zip: %w", err)
+	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return fmt.Errorf("installing toolchain zip: %w", err)
 	}
