@@ -149,7 +149,7 @@ func build(ctx context.Context, name, key string, verifier note.Verifier, remote
 	}
 	wg.Wait()
 	if msg := ops.securityError(); msg != "" {
-		return nil, fmt.Errorf("checksum database %s: %s", name, msg)
+		return nil, fmt.Errorf("checksum database %s: %s", name, oneLine(msg))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -216,7 +216,10 @@ func compare(client *sumdb.Client, w Want, db string) error {
 	for _, c := range []struct{ vers, want string }{{w.Version, w.ZipHash}, {w.Version + "/go.mod", w.ModHash}} {
 		lines, err := client.Lookup(w.Path, c.vers)
 		if err != nil {
-			return fmt.Errorf("%s: verifying record: %w", w, err)
+			// sumdb.Client errors are formatted with %v (no chain to keep)
+			// and may span lines.
+			msg := strings.TrimPrefix(err.Error(), w.Path+"@"+c.vers+": ")
+			return fmt.Errorf("%s: verifying record: %s", w, oneLine(msg))
 		}
 		got := ""
 		for _, l := range lines {
@@ -374,9 +377,20 @@ func Verify(ctx context.Context, key string, snap *Snapshot, wants []Want) []err
 		}
 	}
 	if msg := ops.securityError(); msg != "" {
-		errs = append(errs, fmt.Errorf("checksum database %s: %s", snap.Name, msg))
+		errs = append(errs, fmt.Errorf("checksum database %s: %s", snap.Name, oneLine(msg)))
 	}
 	return errs
+}
+
+// oneLine joins the lines of a multi-line message with "; ".
+func oneLine(msg string) string {
+	var parts []string
+	for l := range strings.SplitSeq(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func sortedKeys(m map[string][]byte) []string {
@@ -436,6 +450,7 @@ func (o *offlineOps) WriteCache(file string, data []byte)   {}
 func (o *offlineOps) Log(msg string)                        { slog.DebugContext(o.ctx, "sumdbsnap: "+msg) }
 
 func (o *offlineOps) SecurityError(msg string) {
+	slog.ErrorContext(o.ctx, "sumdbsnap: checksum database snapshot security error", "db", o.name, "detail", msg)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.security == "" {

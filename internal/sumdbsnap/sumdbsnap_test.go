@@ -183,6 +183,7 @@ func TestVerifyCorruption(t *testing.T) {
 				}
 			}
 			all := strings.Join(msgs, "\n")
+			t.Logf("Verify errors:\n%s", all)
 			for _, w := range want {
 				if !strings.Contains(all, w) {
 					t.Errorf("errors:\n%s\nwant one containing %q", all, w)
