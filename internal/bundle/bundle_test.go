@@ -29,7 +29,7 @@ func testItems(t testing.TB) (*Manifest, MemSource) {
 		m.Items = append(m.Items, Item{File: file, Kind: kind, Module: "example.com/m", Version: "v1.0.0", Size: int64(len(data)), Digest: d})
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	big := make([]byte, 70_000)
+	big := make([]byte, 20_000)
 	for i := range big {
 		big[i] = byte(rng.UintN(256))
 	}

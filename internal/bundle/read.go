@@ -134,6 +134,13 @@ func openReaderAt(name string, ra io.ReaderAt, size int64) (*Reader, error) {
 		entries = append(entries, entry{hdr: hdr, dataStart: pos})
 		next = pos + roundUp(hdr.Size)
 	}
+	var lastEnd int64 // end of the data of the last entry
+	if len(entries) > 0 {
+		lastEnd = entries[len(entries)-1].dataEnd()
+	}
+	if end := roundUp(lastEnd); size-end < trailerSize {
+		return nil, fail("truncated: end-of-archive marker at offset %d needs %d bytes, file ends at %d", end, trailerSize, size)
+	}
 	if !seen[ociLayoutFile] {
 		return nil, fail("not a ferry bundle: no %s entry", ociLayoutFile)
 	}
@@ -190,11 +197,7 @@ func openReaderAt(name string, ra io.ReaderAt, size int64) (*Reader, error) {
 		}
 		prevEnd = e.dataEnd()
 	}
-	end := roundUp(prevEnd)
-	switch tail := size - end; {
-	case tail < trailerSize:
-		return nil, fail("truncated: end-of-archive marker at offset %d needs %d bytes, file ends at %d", end, trailerSize, size)
-	case tail > trailerSize:
+	if end := roundUp(prevEnd); size-end > trailerSize {
 		return nil, fail("unexpected data after the end-of-archive marker at offset %d", end+trailerSize)
 	}
 	rest := make([]byte, size-prevEnd)
