@@ -1,6 +1,8 @@
 package fetch
 
 import (
+	"path"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -115,4 +117,22 @@ func TestCheckPath(t *testing.T) {
 			t.Errorf("checkPath(%q) = %v, %v; want ok=%v immutable=%v", tt.p, immut, err, tt.ok, tt.immut)
 		}
 	}
+}
+
+func FuzzCheckPath(f *testing.F) {
+	for _, s := range []string{"golang.org/x/mod/@v/v0.1.0.zip", "sumdb/s.example/tile/8/0/x001/000.p/3", "a.example/@latest", "../x/@v/list", "sumdb/s.example/lookup/a.example/b@v1.0.0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		immutable, err := checkPath(p)
+		if err != nil {
+			if immutable {
+				t.Fatalf("checkPath(%q): immutable and invalid", p)
+			}
+			return
+		}
+		if !filepath.IsLocal(filepath.FromSlash(p)) || strings.Contains(p, `\`) || path.Clean(p) != p {
+			t.Fatalf("checkPath(%q) accepted a path that is not a clean local file name", p)
+		}
+	})
 }
