@@ -1,0 +1,220 @@
+package install
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// checkFile reports whether name is a safe slash-separated relative path:
+// no empty, "." or ".." elements, no leading '/', no backslashes, no NUL,
+// no drive letters.
+func checkFile(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty file name")
+	case strings.ContainsAny(name, "\\\x00"):
+		return errors.New("file name contains a backslash or NUL")
+	case strings.HasPrefix(name, "/"):
+		return errors.New("file name is an absolute path")
+	case filepath.VolumeName(name) != "" || strings.Contains(strings.SplitN(name, "/", 2)[0], ":"):
+		return errors.New("file name starts with a volume name")
+	}
+	for _, elem := range strings.Split(name, "/") {
+		switch elem {
+		case "":
+			return errors.New("file name has an empty path element")
+		case ".", "..":
+			return fmt.Errorf("file name has a %q path element", elem)
+		}
+	}
+	return nil
+}
+
+// currentTarget returns the name of the directory under PREFIX/<dir> that
+// the symlink PREFIX/<link> points to, "" if the link does not exist. It
+// refuses a PREFIX/<link> that is not such a symlink: ferry does not own it.
+func currentTarget(prefix, link, dir string) (string, error) {
+	p := filepath.Join(prefix, link)
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("inspecting %s: %w", p, err)
+	}
+	notOurs := fmt.Errorf("%s exists and is not a symlink into %s: not installed by ferry; move it away first",
+		p, filepath.Join(prefix, filepath.FromSlash(dir)))
+	if fi.Mode()&fs.ModeSymlink == 0 {
+		return "", notOurs
+	}
+	target, err := os.Readlink(p)
+	if err != nil {
+		return "", fmt.Errorf("reading symlink %s: %w", p, err)
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(prefix, target)
+	}
+	base := filepath.Join(prefix, filepath.FromSlash(dir))
+	if filepath.Dir(filepath.Clean(target)) != base {
+		return "", notOurs
+	}
+	name := filepath.Base(target)
+	if strings.Contains(name, ".tmp-") {
+		return "", notOurs
+	}
+	return name, nil
+}
+
+// intact reports whether PREFIX/mod points to an existing generation and,
+// if the bundle has a toolchain, PREFIX/go to that extracted toolchain.
+func intact(prefix, curGen, curTC string, tc *toolchainPlan) bool {
+	if curGen == "" {
+		return false
+	}
+	if fi, err := os.Stat(filepath.Join(prefix, filepath.FromSlash(genDir), curGen)); err != nil || !fi.IsDir() {
+		return false
+	}
+	if tc == nil {
+		return true
+	}
+	return curTC == tc.Dir && toolchainPresent(prefix, tc)
+}
+
+// cleanLeftovers removes staging files and directories a killed Install
+// left behind. It must be called with the prefix lock held.
+func cleanLeftovers(prefix string, log *slog.Logger) {
+	for _, dir := range []string{prefix, filepath.Join(prefix, ferryDir),
+		filepath.Join(prefix, filepath.FromSlash(genDir)), filepath.Join(prefix, filepath.FromSlash(tcDir))} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !strings.Contains(e.Name(), ".tmp-") {
+				continue
+			}
+			if dir == prefix && !strings.HasPrefix(e.Name(), modLink+".tmp-") && !strings.HasPrefix(e.Name(), goLink+".tmp-") {
+				continue // not ours
+			}
+			p := filepath.Join(dir, e.Name())
+			log.Info("removing leftover of an interrupted install", "path", p)
+			if err := os.RemoveAll(p); err != nil {
+				log.Warn("removing leftover", "path", p, "err", err)
+			}
+		}
+	}
+}
+
+// swapSymlink atomically makes link a symlink to target: it creates a
+// temporary symlink beside link and renames it over link.
+func swapSymlink(link, target string) error {
+	tmp := link + ".tmp-" + rand.Text()
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("creating symlink %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("replacing %s: %w", link, err)
+	}
+	return syncDir(filepath.Dir(link))
+}
+
+// syncDir fsyncs a directory so that renames in it are durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// syncTree fsyncs every directory under root (files are synced when written).
+func syncTree(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return syncDir(p)
+		}
+		return nil
+	})
+}
+
+// parallel calls fn(ctx, i) for i in [0, n) on up to jobs goroutines and
+// returns the first error; after an error no new calls start.
+func parallel(ctx context.Context, jobs, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		next     int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for range min(jobs, n) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				if firstErr != nil || next >= n {
+					mu.Unlock()
+					return
+				}
+				i := next
+				next++
+				mu.Unlock()
+				err := ctx.Err()
+				if err == nil {
+					err = fn(ctx, i)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+						cancel()
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// progress adds up bytes done and reports them, one call at a time.
+type progress struct {
+	mu          sync.Mutex
+	done, total int64
+	fn          func(done, total int64)
+}
+
+func newProgress(fn func(done, total int64)) *progress { return &progress{fn: fn} }
+
+func (p *progress) addTotal(n int64) {
+	p.mu.Lock()
+	p.total += n
+	p.mu.Unlock()
+}
+
+func (p *progress) add(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += n
+	if p.fn != nil {
+		p.fn(p.done, p.total)
+	}
+}

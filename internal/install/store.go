@@ -1,0 +1,438 @@
+package install
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
+
+	"github.com/ferry-dev/ferry/internal/bundle"
+)
+
+const toolchainModule = "golang.org/toolchain"
+
+// genResult is what buildGeneration did.
+type genResult struct {
+	name           string // generation PREFIX/mod now points to
+	added, present int
+	addedBytes     int64
+	warnings       []string
+}
+
+// buildGeneration builds the next store generation from the current one
+// (curGen, "" if none) plus the items of m, and swaps PREFIX/mod to it. If
+// the items change nothing, it keeps the current generation.
+func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix, curGen string,
+	jobs int, prog *progress, log *slog.Logger) (res genResult, err error) {
+	root := filepath.Join(prefix, filepath.FromSlash(genDir))
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return res, fmt.Errorf("creating %s: %w", root, err)
+	}
+	last, err := lastGeneration(root)
+	if err != nil {
+		return res, err
+	}
+	next := fmt.Sprintf("%06d", last+1)
+	staging, err := os.MkdirTemp(root, next+".tmp-*")
+	if err != nil {
+		return res, fmt.Errorf("creating staging directory in %s: %w", root, err)
+	}
+	defer func() {
+		if err != nil {
+			if rerr := os.RemoveAll(staging); rerr != nil {
+				log.Warn("removing staging directory", "path", staging, "err", rerr)
+			}
+		}
+	}()
+	if err := os.Chmod(staging, 0o755); err != nil {
+		return res, fmt.Errorf("creating staging directory: %w", err)
+	}
+	if curGen != "" {
+		log.Debug("linking current generation", "from", curGen, "to", staging)
+		if err := cloneTree(ctx, filepath.Join(root, curGen), staging); err != nil {
+			return res, err
+		}
+	}
+
+	var (
+		mu      sync.Mutex
+		changed = curGen == ""
+	)
+	note := func(f func()) { mu.Lock(); f(); mu.Unlock() }
+	err = parallel(ctx, jobs, len(m.Items), func(ctx context.Context, i int) error {
+		it := m.Items[i]
+		act, warn, err := placeItem(ctx, src, it, staging)
+		if err != nil {
+			return err
+		}
+		note(func() {
+			if act == actWritten {
+				res.added++
+				res.addedBytes += it.Size
+				changed = true
+			} else {
+				res.present++
+			}
+			if warn != "" {
+				res.warnings = append(res.warnings, warn)
+			}
+		})
+		prog.add(it.Size)
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+
+	// Checksum database: the go command asks <proxy>/sumdb/<name>/supported first.
+	names := map[string]bool{}
+	if m.SumDB != nil && m.SumDB.Name != "" {
+		names[m.SumDB.Name] = true
+	}
+	moduleDirs := map[string]bool{}
+	for _, it := range m.Items {
+		if it.Kind == bundle.KindSumDB || strings.HasPrefix(it.File, "sumdb/") {
+			if parts := strings.SplitN(it.File, "/", 3); len(parts) == 3 {
+				names[parts[1]] = true
+			}
+			continue
+		}
+		if dir := path.Dir(it.File); path.Base(dir) == "@v" {
+			moduleDirs[dir] = true
+		}
+	}
+	for name := range names {
+		if err := checkFile("sumdb/" + name + "/supported"); err != nil {
+			return res, fmt.Errorf("checksum database name %q: %w", name, err)
+		}
+		w, err := ensureFile(filepath.Join(staging, "sumdb", name, "supported"), nil)
+		if err != nil {
+			return res, err
+		}
+		changed = changed || w
+	}
+	for dir := range moduleDirs {
+		w, err := writeList(staging, dir)
+		if err != nil {
+			return res, err
+		}
+		changed = changed || w
+	}
+
+	if !changed {
+		log.Info("store already has every item; keeping generation", "generation", curGen)
+		if err := os.RemoveAll(staging); err != nil {
+			log.Warn("removing staging directory", "path", staging, "err", err)
+		}
+		res.name = curGen
+		return res, nil
+	}
+
+	if err := syncTree(staging); err != nil {
+		return res, err
+	}
+	final := filepath.Join(root, next)
+	if err := os.Rename(staging, final); err != nil {
+		return res, fmt.Errorf("renaming %s to %s: %w", staging, final, err)
+	}
+	if err := syncDir(root); err != nil {
+		os.RemoveAll(final)
+		return res, err
+	}
+	if err := swapSymlink(filepath.Join(prefix, modLink), genDir+"/"+next); err != nil {
+		os.RemoveAll(final)
+		return res, err
+	}
+	res.name = next
+	log.Info("new store generation", "generation", next, "previous", curGen)
+
+	// Keep the previous generation for rollback; remove older ones.
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		res.warnings = append(res.warnings, fmt.Sprintf("listing old generations: %v", err))
+		return res, nil
+	}
+	for _, e := range ents {
+		if _, ok := genNumber(e.Name()); ok && e.Name() != next && e.Name() != curGen {
+			if err := os.RemoveAll(filepath.Join(root, e.Name())); err != nil {
+				res.warnings = append(res.warnings, fmt.Sprintf("removing old generation: %v", err))
+			}
+		}
+	}
+	return res, nil
+}
+
+// genNumber parses a generation directory name.
+func genNumber(name string) (int, bool) {
+	if name == "" || strings.Trim(name, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(name)
+	return n, err == nil
+}
+
+// lastGeneration returns the highest generation number under root, 0 if none.
+func lastGeneration(root string) (int, error) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return 0, fmt.Errorf("listing generations: %w", err)
+	}
+	last := 0
+	for _, e := range ents {
+		if n, ok := genNumber(e.Name()); ok && n > last {
+			last = n
+		}
+	}
+	return last, nil
+}
+
+// cloneTree recreates the tree from in to (an existing directory) with hard
+// links to the files of from, or copies where linking fails (another file
+// system).
+func cloneTree(ctx context.Context, from, to string) error {
+	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("reading current generation: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, p)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil
+		}
+		dst := filepath.Join(to, rel)
+		switch {
+		case d.IsDir():
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				return fmt.Errorf("creating %s: %w", dst, err)
+			}
+		case d.Type().IsRegular():
+			if err := os.Link(p, dst); err != nil {
+				if err := copyFile(p, dst); err != nil {
+					return err
+				}
+			}
+		default:
+			// The store holds only directories and regular files.
+		}
+		return nil
+	})
+}
+
+func copyFile(from, to string) (err error) {
+	in, err := os.Open(from)
+	if err != nil {
+		return fmt.Errorf("copying %s: %w", from, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("copying to %s: %w", to, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copying to %s: %w", to, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return fmt.Errorf("copying to %s: %w", to, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("copying to %s: %w", to, err)
+	}
+	return nil
+}
+
+type action int
+
+const (
+	actPresent action = iota
+	actWritten
+)
+
+// placeItem makes sure the staging tree holds item it.
+func placeItem(ctx context.Context, src Source, it bundle.Item, staging string) (action, string, error) {
+	dst := filepath.Join(staging, filepath.FromSlash(it.File))
+	if it.Kind == bundle.KindSumDB {
+		if kind := sumdbFileKind(it.File); kind == "lookup" || kind == "latest" {
+			return placeSigned(ctx, src, it, dst, kind == "lookup")
+		}
+	}
+	fi, err := os.Lstat(dst)
+	warn := ""
+	if err == nil {
+		if fi.Mode().IsRegular() && fi.Size() == it.Size {
+			d, err := fileDigest(dst)
+			if err != nil {
+				return 0, "", err
+			}
+			if d == it.Digest {
+				return actPresent, "", nil
+			}
+		}
+		warn = fmt.Sprintf("store file %s differed from the bundle; replaced it", it.File)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return 0, "", fmt.Errorf("inspecting %s: %w", dst, err)
+	}
+	if err := writeItem(ctx, src, it, dst); err != nil {
+		return 0, "", err
+	}
+	return actWritten, warn, nil
+}
+
+// writeItem copies item it from src to dst through a temporary file in the
+// same directory, so that dst (perhaps a hard link shared with another
+// generation) is replaced, never modified.
+func writeItem(ctx context.Context, src Source, it bundle.Item, dst string) (err error) {
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("writing %s: %w", it.File, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", it.File, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	n, err := src.CopyBlob(ctx, it.Digest, f)
+	if err != nil {
+		return fmt.Errorf("writing %s to %s: %w", it.File, dir, err)
+	}
+	if n != it.Size {
+		return fmt.Errorf("writing %s: copied %d bytes, manifest says %d", it.File, n, it.Size)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", it.File, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("writing %s to %s: %w", it.File, dir, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s to %s: %w", it.File, dir, err)
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		return fmt.Errorf("writing %s: %w", it.File, err)
+	}
+	return nil
+}
+
+// writeBytes replaces dst with data through a temporary file.
+func writeBytes(dst string, data []byte) (err error) {
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	return nil
+}
+
+// ensureFile makes dst hold data, reporting whether it wrote.
+func ensureFile(dst string, data []byte) (bool, error) {
+	old, err := os.ReadFile(dst)
+	if err == nil && bytes.Equal(old, data) {
+		return false, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("reading %s: %w", dst, err)
+	}
+	return true, writeBytes(dst, data)
+}
+
+func fileDigest(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", fmt.Errorf("hashing %s: %w", p, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", p, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeList regenerates <module>/@v/list in the staging tree from the
+// versions that have a .mod file (for the toolchain module, also a .zip),
+// semver-sorted, without pseudo-versions (kept for the toolchain module).
+func writeList(staging, vdir string) (bool, error) {
+	escMod := strings.TrimSuffix(vdir, "/@v")
+	mod, err := module.UnescapePath(escMod)
+	if err != nil {
+		return false, fmt.Errorf("regenerating version list of %s: %w", escMod, err)
+	}
+	dir := filepath.Join(staging, filepath.FromSlash(vdir))
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false, fmt.Errorf("regenerating version list of %s: %w", mod, err)
+	}
+	seen := map[string]bool{}
+	var versions []string
+	for _, e := range ents {
+		name := e.Name()
+		ext := path.Ext(name)
+		if ext != ".mod" && !(mod == toolchainModule && ext == ".zip") {
+			continue
+		}
+		v, err := module.UnescapeVersion(strings.TrimSuffix(name, ext))
+		if err != nil || !semver.IsValid(v) || seen[v] {
+			continue
+		}
+		if mod != toolchainModule && module.IsPseudoVersion(v) {
+			continue
+		}
+		seen[v] = true
+		versions = append(versions, v)
+	}
+	semver.Sort(versions)
+	var buf bytes.Buffer
+	for _, v := range versions {
+		buf.WriteString(v + "\n")
+	}
+	return ensureFile(filepath.Join(dir, "list"), buf.Bytes())
+}

@@ -1,0 +1,124 @@
+package install
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/ferry-dev/ferry/internal/bundle"
+)
+
+// maxSigned bounds the size of a lookup or tree head read into memory.
+const maxSigned = 1 << 20
+
+// sumdbFileKind classifies sumdb/<name>/<rest>: "latest", "lookup", "tile",
+// "supported" or "".
+func sumdbFileKind(file string) string {
+	parts := strings.SplitN(file, "/", 4)
+	if len(parts) < 3 || parts[0] != "sumdb" {
+		return ""
+	}
+	switch parts[2] {
+	case "latest", "supported":
+		if len(parts) == 3 {
+			return parts[2]
+		}
+	case "lookup", "tile":
+		if len(parts) == 4 {
+			return parts[2]
+		}
+	}
+	return ""
+}
+
+// placeSigned places a lookup or "latest" item, keeping whichever of the
+// store's copy and the bundle's is signed with the larger tree.
+func placeSigned(ctx context.Context, src Source, it bundle.Item, dst string, lookup bool) (action, string, error) {
+	old, err := readLimited(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return actWritten, "", writeItem(ctx, src, it, dst)
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("reading %s: %w", dst, err)
+	}
+	sr, err := src.Open(it.Digest)
+	if err != nil {
+		return 0, "", fmt.Errorf("reading item %s: %w", it.File, err)
+	}
+	if sr.Size() > maxSigned {
+		return 0, "", fmt.Errorf("item %s: %d bytes is too large for a checksum database response", it.File, sr.Size())
+	}
+	data, err := io.ReadAll(sr)
+	if err != nil {
+		return 0, "", fmt.Errorf("reading item %s: %w", it.File, err)
+	}
+	if bytes.Equal(old, data) {
+		return actPresent, "", nil
+	}
+	newSize, err := signedTreeSize(data, lookup)
+	if err != nil {
+		return 0, "", fmt.Errorf("item %s: %w", it.File, err)
+	}
+	oldSize, err := signedTreeSize(old, lookup)
+	if err != nil {
+		// The store's copy is unreadable; the bundle's was verified.
+		if err := writeBytes(dst, data); err != nil {
+			return 0, "", err
+		}
+		return actWritten, fmt.Sprintf("store file %s was malformed (%v); replaced it", it.File, err), nil
+	}
+	if newSize <= oldSize {
+		return actPresent, "", nil
+	}
+	if err := writeBytes(dst, data); err != nil {
+		return 0, "", err
+	}
+	return actWritten, "", nil
+}
+
+// signedTreeSize returns the size of the tree in the signed tree head that
+// data carries: data is a lookup response (a record followed by the signed
+// note) or, if !lookup, the signed note itself.
+func signedTreeSize(data []byte, lookup bool) (int64, error) {
+	msg := data
+	if lookup {
+		_, _, rest, err := tlog.ParseRecord(data)
+		if err != nil {
+			return 0, fmt.Errorf("parsing lookup: %w", err)
+		}
+		msg = rest
+	}
+	// A signed note is its text (ending in '\n'), a blank line and signature lines.
+	i := bytes.LastIndex(msg, []byte("\n\n"))
+	if i < 0 {
+		return 0, errors.New("parsing tree head: no signature block")
+	}
+	tree, err := tlog.ParseTree(msg[:i+1])
+	if err != nil {
+		return 0, fmt.Errorf("parsing tree head: %w", err)
+	}
+	return tree.N, nil
+}
+
+func readLimited(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSigned+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSigned {
+		return nil, fmt.Errorf("%s is larger than %d bytes", p, maxSigned)
+	}
+	return data, nil
+}
