@@ -154,13 +154,14 @@ func TestRetryTimeout(t *testing.T) {
 		return false
 	}
 	var st Stats
-	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 50 * time.Millisecond}}
+	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 200 * time.Millisecond}}
 	c := newClient(t, Options{GOPROXY: up.srv.URL, Client: hc, Stats: &st})
 	if got, err := c.Get(context.Background(), infoPath); err != nil || string(got) != "{}" {
 		t.Fatalf("Get = %q, %v", got, err)
 	}
-	if s := st.Snapshot(); s.Retries != 1 {
-		t.Errorf("retries = %d; want 1", s.Retries)
+	// A loaded machine may time out more than once; at least one retry happened.
+	if s := st.Snapshot(); s.Retries < 1 {
+		t.Errorf("retries = %d; want at least 1", s.Retries)
 	}
 }
 
@@ -178,12 +179,12 @@ func TestRetryStalledBody(t *testing.T) {
 		return false
 	}
 	var st Stats
-	c := newClient(t, Options{GOPROXY: up.srv.URL, Stats: &st, StallTimeout: 50 * time.Millisecond})
+	c := newClient(t, Options{GOPROXY: up.srv.URL, Stats: &st, StallTimeout: 200 * time.Millisecond})
 	if got, err := c.Get(context.Background(), infoPath); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("Get = %d bytes, %v", len(got), err)
 	}
-	if s := st.Snapshot(); s.Retries != 1 {
-		t.Errorf("retries = %d; want 1", s.Retries)
+	if s := st.Snapshot(); s.Retries < 1 {
+		t.Errorf("retries = %d; want at least 1", s.Retries)
 	}
 }
 
