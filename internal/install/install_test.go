@@ -539,3 +539,62 @@ func TestWarnsAboutWeakenedVerification(t *testing.T) {
 		t.Errorf("Install changed unrelated settings: %v", env)
 	}
 }
+
+func TestBundleWithNothingNewKeepsGeneration(t *testing.T) {
+	db := newSumDB(t)
+	prefix := t.TempDir()
+	opt := options(t, prefix)
+	if _, err := Install(context.Background(), firstBundle(t, db), opt); err != nil {
+		t.Fatal(err)
+	}
+	b := newBuilder("subset")
+	b.module(t, "example.com/a", "v1.0.0", ".info", ".mod", ".zip")
+	rep, err := Install(context.Background(), b.source(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.AlreadyInstalled || rep.Generation != "000001" || rep.Added != 0 || rep.Present != 3 {
+		t.Errorf("report = %+v", rep)
+	}
+	if _, err := os.Stat(filepath.Join(prefix, ".ferry/gen/000002")); err == nil {
+		t.Errorf("a generation was made although nothing changed")
+	}
+	st, _ := ReadState(prefix)
+	if len(st.Bundles) != 2 || st.Bundles[1].Generation != "000001" {
+		t.Errorf("state = %+v", st)
+	}
+}
+
+func TestReplacesCorruptStoreFile(t *testing.T) {
+	db := newSumDB(t)
+	prefix := t.TempDir()
+	opt := options(t, prefix)
+	src := firstBundle(t, db)
+	if _, err := Install(context.Background(), src, opt); err != nil {
+		t.Fatal(err)
+	}
+	// Corrupt a file of the current generation (same size), then install
+	// a bundle carrying it: the new generation gets the good bytes and the
+	// old generation's file (a hard link in the new one) is not modified.
+	p := filepath.Join(prefix, "mod/example.com/a/@v/v1.0.0.mod")
+	good := readFile(t, p)
+	bad := strings.Repeat("x", len(good))
+	if err := os.WriteFile(p, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := newBuilder("fix")
+	b.module(t, "example.com/a", "v1.0.0", ".mod")
+	rep, err := Install(context.Background(), b.source(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Added != 1 || len(rep.Warnings) == 0 || !strings.Contains(strings.Join(rep.Warnings, "\n"), "v1.0.0.mod") {
+		t.Errorf("report = %+v", rep)
+	}
+	if got := readFile(t, p); got != good {
+		t.Errorf("store file = %q, want %q", got, good)
+	}
+	if got := readFile(t, filepath.Join(prefix, ".ferry/gen/000001/example.com/a/@v/v1.0.0.mod")); got != bad {
+		t.Errorf("previous generation modified in place")
+	}
+}
