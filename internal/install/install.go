@@ -167,6 +167,7 @@ func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error
 		return nil, fmt.Errorf("prefix %s is not writable: %w", prefix, err)
 	}
 	defer unlock()
+	cleanLeftovers(prefix, log)
 
 	// Refuse to take over paths ferry does not own before changing anything.
 	curGen, err := currentTarget(prefix, modLink, genDir)
@@ -196,7 +197,6 @@ func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error
 	if err := checkWritable(prefix); err != nil {
 		return nil, err
 	}
-	cleanLeftovers(prefix, log)
 
 	prog := newProgress(opt.Progress)
 	for _, it := range m.Items {
