@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/ferry-dev/ferry/internal/fetch"
+	"github.com/ferry-dev/ferry/internal/pack"
+	"github.com/ferry-dev/ferry/internal/sign"
+)
+
+func (a *app) packCmd() *cobra.Command {
+	var (
+		opt       pack.Options
+		platforms []string
+		tcs       []string
+		keyFile   string
+	)
+	cmd := &cobra.Command{
+		Use:   "pack [DIR ...] -o BUNDLE",
+		Short: "Pack toolchains, modules and checksum proofs into a bundle (connected side)",
+		Long: `Pack collects, for every listed platform, everything the go command will ask
+for offline: the whole module graph of each project DIR (go.mod, or go.work
+with all its modules), the packages and tests of every platform, the
+project's tool directives, each --tool and --module, and each --toolchain as
+the module the go command downloads for GOTOOLCHAIN switching. It drives your
+go command (with your GOPROXY, GOSUMDB, GOPRIVATE, GONOSUMDB and GOFLAGS) in a
+throwaway module cache to learn what is needed, proves every module and
+toolchain against the checksum database, and writes one bundle.
+
+Defaults: the host platform; the toolchain the project's go.mod asks for
+(toolchain line, else go line), else the local go version.
+
+Downloads are cached under --cache, so an interrupted pack resumes where it
+stopped. Modules that no package, test or tool of a listed platform needs
+but that could not be fetched are listed as warnings.`,
+		Example: `  ferry pack . -o app.ferry
+  ferry pack ./svc ./tools -o all.ferry --platform linux/amd64,linux/arm64,windows/amd64 \
+      --toolchain go1.26.8,go1.27.4 --tool golang.org/x/tools/cmd/stringer@v0.30.0
+  ferry pack . -o app.ferry --sign-key team.key`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opt.Dirs = args
+			opt.Platforms = splitList(platforms)
+			opt.Toolchains = splitList(tcs)
+			if keyFile != "" {
+				s, err := sign.LoadSigner(keyFile)
+				if err != nil {
+					return err
+				}
+				opt.Signer = s
+			}
+			if e := os.Getenv("SOURCE_DATE_EPOCH"); e != "" {
+				sec, err := strconv.ParseInt(e, 10, 64)
+				if err != nil {
+					return fmt.Errorf("SOURCE_DATE_EPOCH=%q: not a number of seconds", e)
+				}
+				opt.ModTime = time.Unix(sec, 0)
+			}
+			opt.Log = a.logger()
+			stats := &fetch.Stats{}
+			opt.Stats = stats
+			prog := a.newProgress()
+			opt.Phase, opt.Bytes = prog.phase, prog.add
+			prog.stats = stats
+			res, err := pack.Pack(cmd.Context(), opt)
+			prog.finish()
+			if err != nil {
+				return err
+			}
+			snap := stats.Snapshot()
+			if a.json {
+				return a.printJSON(struct {
+					*pack.Result
+					Transfer fetch.Snapshot `json:"transfer"`
+				}{res, snap})
+			}
+			for _, m := range res.Missing {
+				fmt.Fprintf(a.stderr, "warning: not carried: %s@%s (%s): %s; %s\n", m.Module, m.Version, m.File, m.Reason, m.Impact)
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintln(a.stderr, "warning:", w)
+			}
+			fmt.Fprintf(a.stdout, "wrote %s (%s, %d items, %d module versions, %d zips)\n", res.Bundle, human(res.Size), res.Items, res.Modules, res.Zips)
+			fmt.Fprintf(a.stdout, "  toolchains %s for %s\n", strings.Join(res.Toolchains, ","), strings.Join(res.Platforms, ","))
+			fmt.Fprintf(a.stdout, "  fetched %d files (%s), already present %d files (%s)\n", snap.ItemsFetched, human(snap.BytesFetched), snap.ItemsCached, human(snap.BytesCached))
+			fmt.Fprintf(a.stdout, "  digest %s\n", res.Digest)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opt.Output, "output", "o", "", "bundle file to write (required)")
+	f.StringSliceVar(&platforms, "platform", nil, "target platforms GOOS/GOARCH, comma-separated (default: host)")
+	f.StringSliceVar(&tcs, "toolchain", nil, "Go toolchains goX.Y.Z, comma-separated; the first is installed as PREFIX/go")
+	f.StringArrayVar(&opt.Tools, "tool", nil, "PACKAGE@VERSION to carry for `go install PACKAGE@VERSION` (repeatable)")
+	f.StringArrayVar(&opt.Modules, "module", nil, "extra MODULE@VERSION to carry (repeatable)")
+	f.StringVar(&keyFile, "sign-key", "", "sign the bundle with this private key (see `ferry key generate`)")
+	f.StringVar(&opt.Name, "name", "", "bundle name")
+	f.StringVar(&opt.Version, "bundle-version", "", "bundle version (semver)")
+	f.IntVarP(&opt.Jobs, "jobs", "j", 8, "concurrent downloads")
+	f.StringVar(&opt.CacheDir, "cache", "", "download cache for resuming (default: user cache dir/ferry)")
+	cmd.MarkFlagRequired("output")
+	cmd.RegisterFlagCompletionFunc("platform", completePlatforms)
+	return cmd
+}
+
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func completePlatforms(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return []string{"linux/amd64", "linux/arm64", "darwin/arm64", "darwin/amd64", "windows/amd64", "windows/arm64"}, cobra.ShellCompDirectiveNoFileComp
+}
+
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// verifiers loads --key files.
+func verifiers(files []string) (note.Verifiers, error) {
+	if len(files) == 0 {
+		return nil, nil
+	}
+	var vs []note.Verifier
+	for _, f := range files {
+		v, err := sign.LoadVerifier(f)
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
+	}
+	return note.VerifierList(vs...), nil
+}
