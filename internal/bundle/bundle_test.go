@@ -373,3 +373,41 @@ func TestFileSourceAndDigest(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func TestConcurrentCopyBlob(t *testing.T) {
+	ctx := context.Background()
+	path, _ := writeTest(t, t.TempDir(), "b.ferry", WriteOptions{})
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, src := testItems(t)
+	dir := t.TempDir()
+	errs := make(chan error, len(src))
+	for d, want := range src {
+		go func() {
+			f, err := os.CreateTemp(dir, "blob")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer f.Close()
+			if _, err := r.CopyBlob(ctx, d, f); err != nil {
+				errs <- err
+				return
+			}
+			got, _ := os.ReadFile(f.Name())
+			if !bytes.Equal(got, want) {
+				errs <- fmt.Errorf("blob %s: copy differs", d)
+				return
+			}
+			errs <- r.VerifyBlob(ctx, d)
+		}()
+	}
+	for range src {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

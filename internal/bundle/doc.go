@@ -30,10 +30,13 @@
 //     mismatch.
 //   - Open reads only tar headers, padding and the small metadata blobs
 //     (oci-layout, index.json, OCI manifest, config); it verifies the digests
-//     of the metadata blobs, accepts only tar headers exactly as Write
-//     produces them, and refuses truncated files, duplicate or unexpected
-//     entries and items without a blob. Item data is checked only by
-//     VerifyBlob. Open never panics, whatever the input.
+//     of the metadata blobs, accepts tar headers, padding, oci-layout and
+//     index.json only exactly as Write produces them, and refuses truncated
+//     files, data after the end-of-archive marker, duplicate or unexpected
+//     entries, unreferenced blobs and items without a blob. So any changed
+//     byte of a bundle makes either Open or VerifyBlob of the blob holding
+//     it fail. Item data is checked only by VerifyBlob. Open never panics,
+//     whatever the input.
 //   - Every error from a Reader is one line and starts with the bundle's file
 //     name.
 package bundle
