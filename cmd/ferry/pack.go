@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/fetch"
 	"github.com/ferry-dev/ferry/internal/pack"
+	"github.com/ferry-dev/ferry/internal/progress"
 	"github.com/ferry-dev/ferry/internal/sign"
 )
 
@@ -66,8 +67,8 @@ but that could not be fetched are listed as warnings.`,
 			stats := &fetch.Stats{}
 			opt.Stats = stats
 			prog := a.newProgress()
-			opt.Phase, opt.Bytes = prog.phase, prog.add
 			prog.stats = stats
+			opt.Phase, opt.Bytes = prog.phase, prog.add
 			res, err := pack.Pack(cmd.Context(), opt)
 			prog.finish()
 			if err != nil {
@@ -125,18 +126,7 @@ func completePlatforms(*cobra.Command, []string, string) ([]string, cobra.ShellC
 	return []string{"linux/amd64", "linux/arm64", "darwin/arm64", "darwin/amd64", "windows/amd64", "windows/arm64"}, cobra.ShellCompDirectiveNoFileComp
 }
 
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func human(n int64) string { return progress.HumanBytes(n) }
 
 // verifiers loads --key files.
 func verifiers(files []string) (note.Verifiers, error) {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"os"
 	"sync"
-
-	"golang.org/x/term"
 
 	"github.com/ferry-dev/ferry/internal/fetch"
 	"github.com/ferry-dev/ferry/internal/progress"
@@ -21,7 +18,7 @@ type progressUI struct {
 }
 
 func (a *app) newProgress() *progressUI {
-	enabled := !a.json && !a.quiet && term.IsTerminal(int(os.Stderr.Fd()))
+	enabled := !a.quiet && progress.Enabled(a.stderr, a.json)
 	return &progressUI{p: progress.New(a.stderr, enabled)}
 }
 
@@ -33,6 +30,16 @@ func (u *progressUI) phase(name string, total int64) {
 		u.bar.Done()
 	}
 	u.done = 0
+	if total == 0 && u.stats != nil {
+		// Work driven by downloads: show what was fetched and what was
+		// already present.
+		st := u.stats
+		u.bar = u.p.Counter(name, func() (int64, int64, int64, int64) {
+			s := st.Snapshot()
+			return s.ItemsFetched, s.BytesFetched, s.ItemsCached, s.BytesCached
+		})
+		return
+	}
 	u.bar = u.p.Bar(name, total)
 }
 

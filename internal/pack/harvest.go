@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
@@ -150,4 +153,41 @@ func (f *file) hash() error {
 		f.Hash = h1
 	}
 	return nil
+}
+
+// fetchInfos adds the .info file of every version that has a .mod file but
+// no .info. A proxy that does not have it (404/410) is not an error: the
+// version is then only usable as a go.mod, as upstream.
+func fetchInfos(ctx context.Context, f fetcher, files map[string]*file, noProxy string, jobs int) error {
+	var need []string
+	for rel, fl := range files {
+		if fl.Kind != bundle.KindMod || fl.Module == toolchainModule || module.MatchPrefixPatterns(noProxy, fl.Module) {
+			continue
+		}
+		info := strings.TrimSuffix(rel, ".mod") + ".info"
+		if _, ok := files[info]; !ok {
+			need = append(need, info)
+		}
+	}
+	sort.Strings(need)
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for _, rel := range need {
+		g.Go(func() error {
+			data, err := f.Get(ctx, rel)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("fetching %s: %w", rel, err)
+			}
+			it, _ := parseProxyFile(rel)
+			mu.Lock()
+			files[rel] = &file{Item: it, data: data}
+			mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
 }

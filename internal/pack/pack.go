@@ -244,17 +244,39 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 		}
 	}
 
+	// Messages must not depend on the local proxy's port: the manifest
+	// carries them, and the same inputs must give the same bundle.
+	for i := range res.failures {
+		res.failures[i].Reason = strings.ReplaceAll(res.failures[i].Reason, proxyURL+"/", "")
+	}
+	for i := range res.pkgErrors {
+		res.pkgErrors[i].Err = strings.ReplaceAll(res.pkgErrors[i].Err, proxyURL+"/", "")
+	}
+
 	// Collect what the go command fetched, then the toolchains.
 	files := map[string]*file{}
 	if err := harvest(filepath.Join(work, "gopath", "pkg", "mod", "cache", "download"), files); err != nil {
 		return nil, fmt.Errorf("collecting downloaded modules: %w", err)
 	}
+	// Versions known only by their go.mod (never selected) still show up in
+	// @v/list on the far side; the go command reads their .info when one of
+	// them is the newest (go get m@latest, go list -m -versions -json).
+	noProxy := env["GONOPROXY"]
+	if noProxy == "" {
+		noProxy = env["GOPRIVATE"]
+	}
+	if err := fetchInfos(ctx, client, files, noProxy, opt.Jobs); err != nil {
+		return nil, err
+	}
 	opt.Phase("toolchains", 0)
+	var tcMissing []bundle.Missing
 	for _, t := range opt.Toolchains {
 		opt.Log.Info("fetching toolchain", "toolchain", t, "platforms", opt.Platforms)
-		if err := fetchToolchain(ctx, client, t, opt.Platforms, files); err != nil {
+		miss, err := fetchToolchain(ctx, client, t, opt.Platforms, files)
+		if err != nil {
 			return nil, err
 		}
+		tcMissing = append(tcMissing, miss...)
 	}
 
 	// Fail on what a listed platform needs but could not be fetched; warn
@@ -264,6 +286,7 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 	if len(fatal) > 0 {
 		return nil, fmt.Errorf("cannot carry what the listed platforms need:\n  %s", strings.Join(fatal, "\n  "))
 	}
+	missing = append(missing, tcMissing...)
 	result.Missing = missing
 	for _, pe := range res.pkgErrors {
 		result.Warnings = append(result.Warnings, fmt.Sprintf("package %s (%s) does not load: %s", pe.Package, pe.Platform, pe.Err))
@@ -345,7 +368,14 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 		sum += f.Size
 	}
 	opt.Phase("write", sum)
-	digest, err := bundle.Write(ctx, opt.Output, m, src, bundle.WriteOptions{Signer: opt.Signer, ModTime: opt.ModTime, Progress: opt.Bytes})
+	var written int64
+	progress := func(total int64) { // bundle.Write reports a running total
+		if opt.Bytes != nil {
+			opt.Bytes(total - written)
+		}
+		written = total
+	}
+	digest, err := bundle.Write(ctx, opt.Output, m, src, bundle.WriteOptions{Signer: opt.Signer, ModTime: opt.ModTime, Progress: progress})
 	if err != nil {
 		return nil, fmt.Errorf("writing bundle %s: %w", opt.Output, err)
 	}

@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"regexp"
 	"strings"
 
 	"golang.org/x/mod/module"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/fetch"
 )
 
 // toolchainModule is the module path the go command downloads toolchains as.
 const toolchainModule = "golang.org/toolchain"
+
+// existencePlatform is the platform whose toolchain metadata the go command
+// stats to decide whether a Go version exists, whatever the host.
+const existencePlatform = "linux/amd64"
 
 var toolchainRE = regexp.MustCompile(`^go1(\.[0-9]+){1,2}((rc|beta)[0-9]+)?$`)
 
@@ -41,66 +45,78 @@ type fetcher interface {
 	GetFile(ctx context.Context, path string) (string, error)
 }
 
+// refused reports whether the proxy answered a path with a client error
+// (404, 410, or a mirror's 403 "not available"): retrying cannot help.
+func refused(err error) bool {
+	var se *fetch.StatusError
+	return errors.As(err, &se) && se.Status >= 400 && se.Status < 500
+}
+
 // fetchToolchain adds the zip, .mod and .info of toolchain goV for each
 // platform, and the linux/amd64 metadata the go command stats when it checks
-// that a toolchain version exists.
-func fetchToolchain(ctx context.Context, f fetcher, goV string, platforms []string, out map[string]*file) error {
-	plats := append([]string(nil), platforms...)
-	wantMeta := map[string]bool{"linux/amd64": true}
+// that a toolchain version exists. A version the proxy does not have for
+// linux/amd64 is unknown: an error. A platform the proxy refuses is returned
+// as missing, so pack can say what will not work offline.
+func fetchToolchain(ctx context.Context, f fetcher, goV string, platforms []string, out map[string]*file) ([]bundle.Missing, error) {
+	plats := []string{existencePlatform}
 	for _, p := range platforms {
-		wantMeta[p] = true
-	}
-	for p := range wantMeta {
-		found := false
-		for _, q := range plats {
-			found = found || q == p
-		}
-		if !found {
+		if p != existencePlatform {
 			plats = append(plats, p)
 		}
 	}
+	var missing []bundle.Missing
 	for _, plat := range plats {
 		ver := toolchainVersion(goV, plat)
 		ev, err := module.EscapeVersion(ver)
 		if err != nil {
-			return fmt.Errorf("toolchain %s for %s: %w", goV, plat, err)
+			return nil, fmt.Errorf("toolchain %s for %s: %w", goV, plat, err)
 		}
 		base := toolchainModule + "/@v/" + ev
 		withZip := false
 		for _, p := range platforms {
 			withZip = withZip || p == plat
 		}
-		for _, ext := range []string{".info", ".mod"} {
+		exts := []string{".info", ".mod"}
+		if withZip {
+			exts = append(exts, ".zip")
+		}
+		for _, ext := range exts {
 			if _, ok := out[base+ext]; ok {
 				continue
 			}
-			data, err := f.Get(ctx, base+ext)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("unknown toolchain %s for %s: the module proxy has no %s@%s", goV, plat, toolchainModule, ver)
+			it := bundle.Item{File: base + ext, Module: toolchainModule, Version: ver}
+			var fl *file
+			if ext == ".zip" {
+				it.Kind, it.Platform = bundle.KindZip, plat
+				var path string
+				if path, err = f.GetFile(ctx, base+ext); err == nil {
+					fl = &file{Item: it, src: path}
 				}
-				return fmt.Errorf("fetching toolchain %s for %s: %w", goV, plat, err)
+			} else {
+				it.Kind = bundle.KindInfo
+				if ext == ".mod" {
+					it.Kind = bundle.KindMod
+				}
+				var data []byte
+				if data, err = f.Get(ctx, base+ext); err == nil {
+					fl = &file{Item: it, data: data}
+				}
 			}
-			kind := bundle.KindInfo
-			if ext == ".mod" {
-				kind = bundle.KindMod
+			switch {
+			case err == nil:
+				out[base+ext] = fl
+				continue
+			case !refused(err):
+				return nil, fmt.Errorf("fetching toolchain %s for %s: %w", goV, plat, err)
+			case plat == existencePlatform:
+				return nil, fmt.Errorf("unknown toolchain %s: the module proxy has no %s@%s: %w", goV, toolchainModule, ver, err)
 			}
-			out[base+ext] = &file{Item: bundle.Item{File: base + ext, Kind: kind, Module: toolchainModule, Version: ver}, data: data}
+			missing = append(missing, bundle.Missing{
+				Module: toolchainModule, Version: ver, File: ext, Reason: err.Error(),
+				Impact: fmt.Sprintf("GOTOOLCHAIN=%s will not work offline on %s (cross-builds for %s still work)", goV, plat, plat),
+			})
+			break
 		}
-		if !withZip {
-			continue
-		}
-		if _, ok := out[base+".zip"]; ok {
-			continue
-		}
-		path, err := f.GetFile(ctx, base+".zip")
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("unknown toolchain %s for %s: the module proxy has no %s@%s", goV, plat, toolchainModule, ver)
-			}
-			return fmt.Errorf("fetching toolchain %s for %s: %w", goV, plat, err)
-		}
-		out[base+".zip"] = &file{Item: bundle.Item{File: base + ".zip", Kind: bundle.KindZip, Module: toolchainModule, Version: ver, Platform: plat}, src: path}
 	}
-	return nil
+	return missing, nil
 }
