@@ -16,12 +16,14 @@ type trustFlags struct {
 	keys     []string
 	sumdbKey string
 	jobs     int
+	deep     bool
 }
 
 func (t *trustFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&t.keys, "key", nil, "require a signature by this public key file (repeatable)")
 	cmd.Flags().StringVar(&t.sumdbKey, "sumdb-key", "", "verifier key of the checksum database (default: from the local go command)")
 	cmd.Flags().IntVarP(&t.jobs, "jobs", "j", runtime.GOMAXPROCS(0), "parallel checks")
+	cmd.Flags().BoolVar(&t.deep, "deep", false, "recompute every zip's h1: hash even when a trusted signature vouches for them")
 }
 
 // check opens and verifies a bundle; goroots are extra places to find the
@@ -36,7 +38,7 @@ func (a *app) check(ctx context.Context, path string, t *trustFlags, goroots ...
 		r.Close()
 		return nil, nil, err
 	}
-	opt := verify.Options{Signers: vs, Jobs: t.jobs}
+	opt := verify.Options{Signers: vs, Jobs: t.jobs, Deep: t.deep}
 	if m := r.Manifest(); m.SumDB != nil {
 		trust := verify.LocalTrust(ctx, m.SumDB.Name, t.sumdbKey, goroots...)
 		opt.SumDBKey, opt.NoSumDB = trust.SumDBKey, trust.NoSumDB
@@ -67,7 +69,9 @@ func (a *app) verifyCmd() *cobra.Command {
 		Short: "Check every byte of a bundle, offline",
 		Long: `Verify checks a bundle without any network: every blob against its digest and
 size, the manifest, the signature (with --key), every zip and go.mod against
-its h1: hash, and every hash against the bundle's checksum-database snapshot:
+its h1: hash (skipped for a bundle whose signature --key checks, unless
+--deep: the signed manifest vouches for them), and every hash against the
+bundle's checksum-database snapshot:
 each record's inclusion proof against the stored signed tree head, checked
 with the checksum database's key taken from your own go command (or
 --sumdb-key), never from the bundle alone. Every problem is reported, and

@@ -7,6 +7,9 @@
 // every such hash is proved by the checksum snapshot (record inclusion
 // against the stored signed tree head, checked with a verifier key the
 // caller trusts), and, when keys are given, the manifest signature holds.
+// The h1: hashes are recomputed from the zips unless a signature by a key
+// the caller trusts vouches for the manifest that lists them (Deep forces
+// the recomputation anyway).
 // Modules marked as outside the checksum database are accepted only when the
 // caller's own GONOSUMDB/GOPRIVATE patterns cover them.
 package verify
@@ -43,6 +46,9 @@ type Options struct {
 	// NoSumDB is the caller's GONOSUMDB (or GOPRIVATE) pattern list.
 	NoSumDB string
 	Jobs    int
+	// Deep recomputes every h1: hash even when a trusted signature
+	// vouches for the manifest.
+	Deep bool
 	// Bytes is told how many blob bytes were checked (progress).
 	Bytes func(n int64)
 }
@@ -62,13 +68,16 @@ func (p Problem) String() string {
 
 // Report is the result of Bundle.
 type Report struct {
-	Bundle   string    `json:"bundle"`
-	Digest   string    `json:"digest"`
-	Signer   string    `json:"signer,omitempty"`
-	Items    int       `json:"items"`
-	Bytes    int64     `json:"bytes"`
-	Proved   int       `json:"proved"` // module versions proved by the checksum snapshot
-	Problems []Problem `json:"problems,omitempty"`
+	Bundle string `json:"bundle"`
+	Digest string `json:"digest"`
+	Signer string `json:"signer,omitempty"`
+	Items  int    `json:"items"`
+	Bytes  int64  `json:"bytes"`
+	Proved int    `json:"proved"` // module versions proved by the checksum snapshot
+	// Recomputed says whether every zip's h1: hash was recomputed (always,
+	// unless a trusted signature vouches for the manifest and not Deep).
+	Recomputed bool      `json:"recomputed"`
+	Problems   []Problem `json:"problems,omitempty"`
 }
 
 // OK reports whether the bundle passed.
@@ -154,10 +163,35 @@ func Bundle(ctx context.Context, r *bundle.Reader, opt Options) (*Report, error)
 		}
 	}
 
-	// Every zip and go.mod against its h1: hash.
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(opt.Jobs)
-	for _, it := range m.Items {
+	// Every zip and go.mod against its h1: hash. A manifest signed by a key
+	// the caller trusts vouches for the h1: hashes the packer computed and
+	// proved against the checksum database, and the digests just checked
+	// bind these bytes to that manifest; so with a good signature the
+	// (costly: every zip is inflated) recomputation is skipped unless Deep.
+	// The go command recomputes each zip's hash again when it extracts it.
+	rep.Recomputed = opt.Signers == nil || rep.Signer == "" || opt.Deep
+	if rep.Recomputed {
+		if err := checkHashes(ctx, r, badBlob, opt.Jobs, add); err != nil {
+			return nil, err
+		}
+	}
+
+	// The checksum snapshot proves every hash.
+	n, problems := checkSumDB(ctx, r, opt)
+	rep.Proved = n
+	mu.Lock()
+	rep.Problems = append(rep.Problems, problems...)
+	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].File < rep.Problems[j].File })
+	mu.Unlock()
+	return rep, nil
+}
+
+// checkHashes recomputes the h1: hash of every zip and go.mod item whose
+// blob passed its digest check.
+func checkHashes(ctx context.Context, r *bundle.Reader, badBlob map[string]bool, jobs int, add func(file, format string, args ...any)) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for _, it := range r.Manifest().Items {
 		if it.Kind != bundle.KindZip && it.Kind != bundle.KindMod || badBlob[it.Digest] {
 			continue
 		}
@@ -174,18 +208,7 @@ func Bundle(ctx context.Context, r *bundle.Reader, opt Options) (*Report, error)
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-
-	// The checksum snapshot proves every hash.
-	n, problems := checkSumDB(ctx, r, opt)
-	rep.Proved = n
-	mu.Lock()
-	rep.Problems = append(rep.Problems, problems...)
-	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].File < rep.Problems[j].File })
-	mu.Unlock()
-	return rep, nil
+	return g.Wait()
 }
 
 func blobName(digest string, items map[string][]bundle.Item) string {
