@@ -119,6 +119,13 @@ func (c *Client) failure(w http.ResponseWriter, r *http.Request, p string, err e
 		httpError(w, http.StatusBadRequest, err.Error())
 		return http.StatusBadRequest
 	}
+	if se != nil && se.Status >= 400 && se.Status < 500 {
+		// A refusal (403 from a mirror's policy, 401, ...): the go command
+		// decides whether it matters; pass the status on.
+		c.log.InfoContext(r.Context(), "upstream refused", "path", p, "err", err)
+		httpError(w, se.Status, err.Error())
+		return se.Status
+	}
 	c.log.WarnContext(r.Context(), "upstream fetch failed", "path", p, "err", err)
 	httpError(w, http.StatusBadGateway, err.Error())
 	return http.StatusBadGateway
