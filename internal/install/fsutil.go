@@ -140,19 +140,6 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// syncTree fsyncs every directory under root (files are synced when written).
-func syncTree(root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return syncDir(p)
-		}
-		return nil
-	})
-}
-
 // parallel calls fn(ctx, i) for i in [0, n) on up to jobs goroutines and
 // returns the first error; after an error no new calls start.
 func parallel(ctx context.Context, jobs, n int, fn func(ctx context.Context, i int) error) error {

@@ -142,7 +142,7 @@ func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix
 		return res, nil
 	}
 
-	if err := syncTree(staging); err != nil {
+	if err := durable(staging); err != nil {
 		return res, err
 	}
 	final := filepath.Join(root, next)
@@ -326,9 +326,8 @@ func writeItem(ctx context.Context, src Source, it bundle.Item, dst string) (err
 	if err := f.Chmod(0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", it.File, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing %s to %s: %w", it.File, dir, err)
-	}
+	// Not synced here: the generation is made durable as a whole (durable)
+	// before it is published.
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing %s to %s: %w", it.File, dir, err)
 	}

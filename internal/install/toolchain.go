@@ -103,7 +103,7 @@ func extractToolchain(ctx context.Context, src Source, prefix string, tc *toolch
 		return fmt.Errorf("extracting toolchain %s: %w", tc.Item.File, err)
 	}
 	prog.add(tc.Item.Size - reported)
-	if err = syncTree(staging); err != nil {
+	if err = durable(staging); err != nil {
 		return err
 	}
 	if err = os.Rename(staging, final); err != nil {
@@ -235,10 +235,7 @@ func extractFile(f *zip.File, dst string, perm fs.FileMode) (err error) {
 	if err := w.Chmod(perm); err != nil {
 		return fmt.Errorf("extracting %s: %w", f.Name, err)
 	}
-	if err := w.Sync(); err != nil {
-		return fmt.Errorf("extracting %s to %s: %w", f.Name, dst, err)
-	}
-	return nil
+	return nil // made durable with the whole tree (durable) before it is published
 }
 
 // isExecutable reports whether the GOROOT file rel needs exec bits
