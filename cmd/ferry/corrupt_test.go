@@ -335,3 +335,36 @@ func TestPackIsReproducible(t *testing.T) {
 		t.Fatalf("two packs of the same inputs differ (%d vs %d bytes)", len(a), len(b))
 	}
 }
+
+// TestPackResumesFromCache: a second pack with the same --cache fetches no
+// module or toolchain file again (only the lists and tree head, which may
+// change), and --json reports it.
+func TestPackResumesFromCache(t *testing.T) {
+	fx := newFixture(t)
+	cache := filepath.Join(t.TempDir(), "cache")
+	args := []string{"pack", ".", "-o", filepath.Join(t.TempDir(), "a.ferry"), "--toolchain", "go1.99.1", "--cache", cache, "--json"}
+	type result struct {
+		Items    int `json:"items"`
+		Transfer struct {
+			ItemsFetched, ItemsCached int64
+		} `json:"transfer"`
+	}
+	var first, second result
+	decodeJSON(t, mustRun(t, fx.project, fx.env, ferryBin(t), args...), &first)
+	fx.srv.ResetRequests()
+	decodeJSON(t, mustRun(t, fx.project, fx.env, ferryBin(t), args...), &second)
+	if first.Items == 0 || second.Items != first.Items {
+		t.Fatalf("items: first %d, second %d", first.Items, second.Items)
+	}
+	if second.Transfer.ItemsCached == 0 {
+		t.Errorf("second pack used nothing from the cache: %+v", second.Transfer)
+	}
+	for _, r := range fx.srv.Requests() {
+		if !strings.HasSuffix(r, " 200") {
+			continue // refusals are asked again: the mirror may have changed its mind
+		}
+		if strings.Contains(r, ".zip ") || strings.Contains(r, ".mod ") || strings.Contains(r, "/tile/") || strings.Contains(r, "/lookup/") {
+			t.Errorf("second pack fetched %s again", r)
+		}
+	}
+}
