@@ -98,8 +98,9 @@ verify' for that). --json prints the manifest itself.`,
 			for _, k := range keys {
 				fmt.Fprintf(w, "%s\t%s\t%s\n", k, strings.Join(mods[k].kinds, ","), human(mods[k].size))
 			}
+			w.Flush()
 			for _, mi := range m.Missing {
-				fmt.Fprintf(w, "not carried\t%s@%s %s: %s\n", mi.Module, mi.Version, mi.File, mi.Reason)
+				fmt.Fprintf(a.stdout, "not carried: %s@%s (%s): %s\n  %s\n", mi.Module, mi.Version, mi.File, mi.Reason, mi.Impact)
 			}
 			return nil
 		},
