@@ -1,0 +1,59 @@
+// Package store keeps the bundles that `ferry import` adds and `ferry serve`
+// answers from.
+//
+// A store holds whole bundles, never unpacked: the unit of import is one
+// bundle, identified by the digest of its OCI image manifest. What a server
+// answers for a path is decided by merging the manifests of every bundle in
+// the store (package serve does that), so importing is only "make one more
+// bundle visible".
+//
+// Invariants every implementation keeps:
+//   - Import makes a bundle visible to List only when all of it is stored;
+//     a failed or killed import leaves List as it was, and a rerun completes.
+//   - Importing a bundle that is already there changes nothing.
+//   - Blobs are immutable and addressed by digest: the same digest always
+//     reads the same bytes, whichever bundle or replica serves it.
+//   - Several processes (ferry serve replicas, a ferry import) may use one
+//     store at the same time.
+package store
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/ferry-dev/ferry/internal/bundle"
+)
+
+// BundleInfo describes one imported bundle.
+type BundleInfo struct {
+	Digest         string    `json:"digest"`         // OCI manifest digest: the bundle's identity
+	ManifestDigest string    `json:"manifestDigest"` // digest of its ferry manifest
+	Name           string    `json:"name,omitempty"`
+	Version        string    `json:"version,omitempty"`
+	Created        string    `json:"created,omitempty"` // from the manifest (SOURCE_DATE_EPOCH), may be empty
+	Imported       time.Time `json:"imported"`
+	Signer         string    `json:"signer,omitempty"` // key name that signed it, "" if unsigned or not checked
+	Size           int64     `json:"size"`             // bundle file size in bytes
+	Items          int       `json:"items"`
+}
+
+// Blob is random access to one stored blob.
+type Blob interface {
+	io.ReaderAt
+	io.Closer
+	Size() int64
+}
+
+// Store is where imported bundles live: a local directory or an OCI registry.
+type Store interface {
+	// List returns the imported bundles, oldest import first.
+	List(ctx context.Context) ([]BundleInfo, error)
+	// Manifest returns the ferry manifest of an imported bundle.
+	Manifest(ctx context.Context, bundleDigest string) (*bundle.Manifest, error)
+	// Blob opens a blob (by digest) of an imported bundle.
+	Blob(ctx context.Context, bundleDigest, digest string) (Blob, error)
+	// Import stores a bundle the caller has verified, described by info
+	// (Digest, ManifestDigest, Size and Items are taken from r).
+	Import(ctx context.Context, r *bundle.Reader, info BundleInfo) error
+}
