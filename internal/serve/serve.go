@@ -1,0 +1,272 @@
+// Package serve answers the Go module proxy protocol and the checksum
+// database protocol from the bundles of a store: an intranet GOPROXY fed by
+// ferry bundles.
+//
+// Invariants:
+//   - Every answer comes from the store: a blob of an imported bundle, or
+//     bytes generated from the manifests (@v/list, @latest, supported). The
+//     server never makes a network call and never builds a file-system path
+//     from a request: the index is a map from proxy path to blob.
+//   - The index is rebuilt as a whole by Refresh and swapped atomically, so a
+//     request sees either the state before an import or the state after it,
+//     never a half-imported one.
+//   - For module files the first imported bundle wins; for checksum database
+//     lookups and tree heads the copy signed with the larger tree wins; tiles
+//     are a union (a tile path names the same bytes in every snapshot of one
+//     database).
+//   - @v/list lists every version with a .mod file (for golang.org/toolchain:
+//     with a .zip), semver-sorted, pseudo-versions excluded except for the
+//     toolchain module, exactly like the directory install writes.
+//   - Zips are streamed from the bundle file (http.ServeContent over a
+//     section reader), never held in memory.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferry-dev/ferry/internal/fetch"
+	"github.com/ferry-dev/ferry/internal/store"
+)
+
+// DefaultRefresh is how often a server rereads the store by default.
+const DefaultRefresh = 10 * time.Second
+
+// maxPath is the longest request path the server accepts.
+const maxPath = 4096
+
+// Cache-Control values.
+const (
+	cacheImmutable = "public, max-age=31536000, immutable"
+	cacheShort     = "public, max-age=60"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Log receives refresh and error messages; nil discards them.
+	Log *slog.Logger
+}
+
+// Server answers GOPROXY and checksum database requests from a store. It is
+// an http.Handler for the protocol paths; Handler adds the other routes.
+type Server struct {
+	st  store.Store
+	log *slog.Logger
+
+	ix        atomic.Pointer[index]
+	refreshMu sync.Mutex // one Refresh at a time
+}
+
+// New returns a server over st. It serves nothing (404, and Ready is false)
+// until the first Refresh.
+func New(st store.Store, opt Options) (*Server, error) {
+	if st == nil {
+		return nil, errors.New("serve: no store")
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Server{st: st, log: log}, nil
+}
+
+// Refresh rebuilds the index from the store and swaps it in. On error the
+// previous index stays.
+func (s *Server) Refresh(ctx context.Context) error {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	ix, err := buildIndex(ctx, s.st, s.log)
+	if err != nil {
+		return fmt.Errorf("refreshing the index: %w", err)
+	}
+	old := s.ix.Swap(ix)
+	if old == nil || len(old.bundles) != len(ix.bundles) {
+		s.log.Info("index refreshed", "bundles", len(ix.bundles), "files", len(ix.files), "modules", len(ix.modules))
+	}
+	return nil
+}
+
+// RefreshEvery calls Refresh every d until ctx is done, logging failures.
+func (s *Server) RefreshEvery(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("refresh failed; still serving the previous index", "err", err)
+			}
+		}
+	}
+}
+
+// Ready reports whether a Refresh has succeeded.
+func (s *Server) Ready() bool { return s.ix.Load() != nil }
+
+// Modules returns the modules the server lists (not the toolchain module), sorted by path.
+func (s *Server) Modules() []Module {
+	if ix := s.ix.Load(); ix != nil {
+		return ix.modules
+	}
+	return nil
+}
+
+// Toolchains returns the Go versions (goX.Y.Z) of the toolchains carried.
+func (s *Server) Toolchains() []string {
+	if ix := s.ix.Load(); ix != nil {
+		return ix.toolchains
+	}
+	return nil
+}
+
+// Bundles returns the bundles of the store at the last Refresh.
+func (s *Server) Bundles() []store.BundleInfo {
+	if ix := s.ix.Load(); ix != nil {
+		return ix.bundles
+	}
+	return nil
+}
+
+// StoreSize returns the total size of the bundles at the last Refresh.
+func (s *Server) StoreSize() int64 {
+	if ix := s.ix.Load(); ix != nil {
+		return ix.storeSize
+	}
+	return 0
+}
+
+// Kind classifies a request for metrics and logs: info, mod, zip, list,
+// latest (@latest), lookup, tile, sumdb (supported, latest), or other.
+func Kind(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/sumdb/"):
+		parts := strings.SplitN(p, "/", 5)
+		if len(parts) >= 4 && (parts[3] == "lookup" || parts[3] == "tile") {
+			return parts[3]
+		}
+		return "sumdb"
+	case strings.HasSuffix(p, "/@v/list"):
+		return "list"
+	case strings.HasSuffix(p, "/@latest"):
+		return "latest"
+	case strings.Contains(p, "/@v/"):
+		switch {
+		case strings.HasSuffix(p, ".info"):
+			return "info"
+		case strings.HasSuffix(p, ".mod"):
+			return "mod"
+		case strings.HasSuffix(p, ".zip"):
+			return "zip"
+		}
+	}
+	return "other"
+}
+
+// ServeHTTP answers a GOPROXY or checksum database request (GET or HEAD).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	p, status, msg := checkRequest(r)
+	if status != 0 {
+		http.Error(w, msg, status)
+		return
+	}
+	ix := s.ix.Load()
+	if ix == nil {
+		http.Error(w, "not ready: the store has not been read yet", http.StatusServiceUnavailable)
+		return
+	}
+	t, ok := ix.files[p]
+	if !ok {
+		w.Header().Set("Cache-Control", cacheShort)
+		http.Error(w, "not found: "+p, http.StatusNotFound)
+		return
+	}
+	// Slow clients: a deadline that suits the size (ignored where the
+	// writer does not support it; the server's WriteTimeout is the backstop).
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeDeadline(t.size)))
+	h := w.Header()
+	h.Set("ETag", `"`+t.digest+`"`)
+	h.Set("Content-Type", contentType(t.kind))
+	if t.immutable {
+		h.Set("Cache-Control", cacheImmutable)
+	} else {
+		h.Set("Cache-Control", cacheShort)
+	}
+	if t.data != nil {
+		http.ServeContent(w, r, "", time.Time{}, strings.NewReader(string(t.data)))
+		return
+	}
+	b, err := s.st.Blob(r.Context(), t.bundle, t.digest)
+	if err != nil {
+		s.log.Error("opening blob", "path", p, "bundle", t.bundle, "digest", t.digest, "err", err)
+		h.Del("ETag")
+		h.Del("Cache-Control")
+		http.Error(w, "internal error reading "+p, http.StatusInternalServerError)
+		return
+	}
+	defer b.Close()
+	if b.Size() != t.size {
+		s.log.Error("blob size differs from the manifest", "path", p, "digest", t.digest, "size", b.Size(), "want", t.size)
+		h.Del("ETag")
+		h.Del("Cache-Control")
+		http.Error(w, "internal error reading "+p, http.StatusInternalServerError)
+		return
+	}
+	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(b, 0, b.Size()))
+}
+
+// checkRequest validates the request path and returns it without the
+// leading slash, or an HTTP status and a one-line message.
+func checkRequest(r *http.Request) (p string, status int, msg string) {
+	raw := r.URL.EscapedPath()
+	if len(raw) > maxPath || len(r.URL.Path) > maxPath {
+		return "", http.StatusBadRequest, "bad request: path too long"
+	}
+	if r.URL.RawQuery != "" {
+		return "", http.StatusBadRequest, "bad request: query strings are not part of the protocol"
+	}
+	lower := strings.ToLower(raw)
+	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.Contains(lower, "%00") {
+		return "", http.StatusBadRequest, "bad request: encoded slash, backslash or NUL in path"
+	}
+	p, ok := strings.CutPrefix(r.URL.Path, "/")
+	if !ok {
+		return "", http.StatusBadRequest, "bad request: path must start with /"
+	}
+	if err := fetch.ValidPath(p); err != nil {
+		return "", http.StatusBadRequest, "bad request: " + oneLine(err.Error())
+	}
+	return p, 0, ""
+}
+
+func contentType(kind string) string {
+	switch kind {
+	case "info", "latest":
+		return "application/json"
+	case "zip":
+		return "application/zip"
+	case "tile":
+		return "application/octet-stream"
+	}
+	return "text/plain; charset=utf-8"
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

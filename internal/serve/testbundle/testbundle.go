@@ -1,0 +1,111 @@
+// Package testbundle writes small ferry bundles for tests of the store and
+// the server: any set of GOPROXY files, with checksum database answers signed
+// by a throwaway key. It is for tests only.
+//
+// Invariant: the bundles it writes pass bundle.Open and Manifest.Check; their
+// checksum database answers are well-formed but prove nothing.
+package testbundle
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/ferry-dev/ferry/internal/bundle"
+)
+
+// DB is the name of the checksum database of the test bundles.
+const DB = "sum.test"
+
+// Write writes a bundle with the given files (GOPROXY layout paths, escaped)
+// to dir/name and returns its path.
+func Write(t testing.TB, dir, name string, files map[string][]byte) string {
+	t.Helper()
+	m := &bundle.Manifest{SchemaVersion: bundle.SchemaVersion, Name: name}
+	src := bundle.MemSource{}
+	for f, data := range files {
+		d := bundle.Digest(data)
+		src[d] = data
+		it := bundle.Item{File: f, Size: int64(len(data)), Digest: d}
+		if strings.HasPrefix(f, "sumdb/") {
+			it.Kind = bundle.KindSumDB
+			if m.SumDB == nil {
+				m.SumDB = &bundle.SumDB{Name: DB}
+			}
+		} else {
+			escMod, file, ok := strings.Cut(f, "/@v/")
+			if !ok {
+				t.Fatalf("testbundle: %s is not a GOPROXY file", f)
+			}
+			ext := path.Ext(file)
+			it.Kind = bundle.Kind(strings.TrimPrefix(ext, "."))
+			mod, err1 := module.UnescapePath(escMod)
+			v, err2 := module.UnescapeVersion(strings.TrimSuffix(file, ext))
+			if err1 != nil || err2 != nil {
+				t.Fatalf("testbundle: bad file %s", f)
+			}
+			it.Module, it.Version = mod, v
+			if mod == "golang.org/toolchain" {
+				// v0.0.1-goX.Y.Z.GOOS-GOARCH
+				tc := strings.TrimPrefix(v, "v0.0.1-")
+				if i := strings.LastIndex(tc, "."); i > 0 {
+					m.Toolchains = appendNew(m.Toolchains, tc[:i])
+				}
+			}
+		}
+		m.Items = append(m.Items, it)
+	}
+	p := filepath.Join(dir, name)
+	if _, err := bundle.Write(context.Background(), p, m, src, bundle.WriteOptions{}); err != nil {
+		t.Fatalf("testbundle: %v", err)
+	}
+	return p
+}
+
+func appendNew(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// Head returns a tree head of size n signed by the test database's key.
+func Head(t testing.TB, n int64) []byte {
+	t.Helper()
+	skey, _, err := note.GenerateKey(rand.NewChaCha8([32]byte{1}), DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h tlog.Hash
+	copy(h[:], fmt.Sprintf("tree %d", n))
+	msg, err := note.Sign(&note.Note{Text: string(tlog.FormatTree(tlog.Tree{N: n, Hash: h}))}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+// Lookup returns a lookup answer for record id with text, wrapped with a
+// head of tree size n.
+func Lookup(t testing.TB, id int64, text string, n int64) []byte {
+	t.Helper()
+	rec, err := tlog.FormatRecord(id, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(rec, Head(t, n)...)
+}

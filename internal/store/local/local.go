@@ -1,0 +1,324 @@
+// Package local is a store.Store in a directory of the local file system.
+//
+// Layout:
+//
+//	DIR/bundles/<hex>.ferry  a whole bundle file, named by the hex of its OCI manifest digest
+//	DIR/index.json           the imported bundles (a JSON array of store.BundleInfo), oldest first
+//	DIR/lock                 flock taken by Import (List needs none: index.json is replaced by rename)
+//
+// Invariants:
+//   - Bundle files are never unpacked or modified: Import copies the file to a
+//     temporary name, checks the copy (structure, identity and every blob's
+//     digest), syncs it and renames it into place; blobs are served straight
+//     from the file.
+//   - index.json is replaced atomically (temporary file, fsync, rename, fsync
+//     of the directory) after the bundle file is durable, under an exclusive
+//     flock, so a bundle is listed only when all of it is stored, several
+//     importers serialise, and readers see either the old or the new list.
+//   - A bundle file whose digest is not in index.json is invisible; a rerun of
+//     an interrupted Import replaces it.
+//   - Paths inside the store are built from digests checked to be
+//     "sha256:<64 hex>", never from anything else.
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/store"
+)
+
+// maxIndexSize bounds index.json.
+const maxIndexSize = 64 << 20
+
+// Store is a store in a local directory. It is safe for concurrent use.
+type Store struct {
+	dir string
+
+	mu      sync.Mutex
+	readers map[string]*bundle.Reader // bundle digest -> open reader
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the store in dir.
+func Open(dir string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("opening store: no directory given")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "bundles"), 0o755); err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", dir, err)
+	}
+	return &Store{dir: dir, readers: map[string]*bundle.Reader{}}, nil
+}
+
+// Dir returns the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Close closes the bundle files the store holds open.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for d, r := range s.readers {
+		errs = append(errs, r.Close())
+		delete(s.readers, d)
+	}
+	return errors.Join(errs...)
+}
+
+func digestHex(d string) (string, error) {
+	h, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("invalid bundle digest %q", d)
+	}
+	return h, nil
+}
+
+func (s *Store) bundlePath(digest string) (string, error) {
+	h, err := digestHex(digest)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(s.dir, "bundles", h+".ferry"), nil
+}
+
+// List returns the imported bundles, oldest import first.
+func (s *Store) List(ctx context.Context) ([]store.BundleInfo, error) {
+	return s.readIndex()
+}
+
+func (s *Store) readIndex() ([]store.BundleInfo, error) {
+	p := filepath.Join(s.dir, "index.json")
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading store index: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxIndexSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading store index %s: %w", p, err)
+	}
+	if len(data) > maxIndexSize {
+		return nil, fmt.Errorf("reading store index %s: larger than %d bytes", p, maxIndexSize)
+	}
+	var infos []store.BundleInfo
+	if err := json.Unmarshal(data, &infos); err != nil {
+		return nil, fmt.Errorf("reading store index %s: %w", p, err)
+	}
+	for _, in := range infos {
+		if _, err := digestHex(in.Digest); err != nil {
+			return nil, fmt.Errorf("reading store index %s: %w", p, err)
+		}
+	}
+	return infos, nil
+}
+
+// reader returns the open reader of an imported bundle.
+func (s *Store) reader(bundleDigest string) (*bundle.Reader, error) {
+	p, err := s.bundlePath(bundleDigest)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.readers[bundleDigest]; ok {
+		return r, nil
+	}
+	r, err := bundle.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("opening stored bundle: %w", err)
+	}
+	if r.Digest() != bundleDigest {
+		r.Close()
+		return nil, fmt.Errorf("stored bundle %s has digest %s", p, r.Digest())
+	}
+	s.readers[bundleDigest] = r
+	return r, nil
+}
+
+// Manifest returns the ferry manifest of an imported bundle.
+func (s *Store) Manifest(ctx context.Context, bundleDigest string) (*bundle.Manifest, error) {
+	r, err := s.reader(bundleDigest)
+	if err != nil {
+		return nil, err
+	}
+	return r.Manifest(), nil
+}
+
+// Blob opens a blob of an imported bundle. Closing it does not close the
+// bundle file, which stays open for the next request.
+func (s *Store) Blob(ctx context.Context, bundleDigest, digest string) (store.Blob, error) {
+	r, err := s.reader(bundleDigest)
+	if err != nil {
+		return nil, err
+	}
+	sr, err := r.Open(digest)
+	if err != nil {
+		return nil, err
+	}
+	return blob{sr}, nil
+}
+
+type blob struct{ *io.SectionReader }
+
+func (blob) Close() error { return nil }
+
+// Import copies the bundle file of r into the store and lists it. The bundle
+// must have been verified by the caller; Import checks that the copy has the
+// same identity and that every blob of the copy matches its digest.
+func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleInfo) error {
+	dst, err := s.bundlePath(r.Digest())
+	if err != nil {
+		return err
+	}
+	unlock, err := lockFile(ctx, filepath.Join(s.dir, "lock"), true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	infos, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	for _, in := range infos {
+		if in.Digest == r.Digest() {
+			return nil
+		}
+	}
+	size, err := s.copyBundle(ctx, r, dst)
+	if err != nil {
+		return err
+	}
+	m := r.Manifest()
+	info.Digest = r.Digest()
+	info.ManifestDigest = r.ManifestDigest()
+	info.Size = size
+	info.Items = len(m.Items)
+	if info.Name == "" {
+		info.Name = m.Name
+	}
+	if info.Version == "" {
+		info.Version = m.Version
+	}
+	if info.Created == "" {
+		info.Created = m.Created
+	}
+	if info.Imported.IsZero() {
+		info.Imported = time.Now().UTC()
+	}
+	return s.writeIndex(append(infos, info))
+}
+
+// copyBundle copies the file of r to dst through a checked temporary file.
+func (s *Store) copyBundle(ctx context.Context, r *bundle.Reader, dst string) (size int64, err error) {
+	if r.Path() == "" {
+		return 0, errors.New("importing bundle: the reader has no file")
+	}
+	in, err := os.Open(r.Path())
+	if err != nil {
+		return 0, fmt.Errorf("importing bundle: %w", err)
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".import-*.tmp")
+	if err != nil {
+		return 0, fmt.Errorf("importing %s: %w", r.Path(), err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if size, err = io.Copy(tmp, ctxReader{ctx, in}); err != nil {
+		return 0, fmt.Errorf("importing %s: copying to %s: %w", r.Path(), tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return 0, fmt.Errorf("importing %s: %w", r.Path(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return 0, fmt.Errorf("importing %s: %w", r.Path(), err)
+	}
+	// Check the copy: same bundle, every blob intact.
+	cr, err := bundle.Open(tmp.Name())
+	if err != nil {
+		return 0, fmt.Errorf("importing %s: checking the copy: %w", r.Path(), err)
+	}
+	defer cr.Close()
+	if cr.Digest() != r.Digest() || cr.ManifestDigest() != r.ManifestDigest() {
+		return 0, fmt.Errorf("importing %s: the file changed after it was verified", r.Path())
+	}
+	for _, b := range cr.Blobs() {
+		if err := cr.VerifyBlob(ctx, b.Digest); err != nil {
+			return 0, fmt.Errorf("importing %s: checking the copy: %w", r.Path(), err)
+		}
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return 0, fmt.Errorf("importing %s: %w", r.Path(), err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return 0, err
+	}
+	return size, nil
+}
+
+// writeIndex replaces index.json atomically.
+func (s *Store) writeIndex(infos []store.BundleInfo) (err error) {
+	data, err := json.MarshalIndent(infos, "", "  ")
+	if err != nil {
+		return fmt.Errorf("writing store index: %w", err)
+	}
+	data = append(data, '\n')
+	tmp, err := os.CreateTemp(s.dir, ".index-*.tmp")
+	if err != nil {
+		return fmt.Errorf("writing store index: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("writing store index %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("writing store index: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("writing store index: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing store index: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, "index.json")); err != nil {
+		return fmt.Errorf("writing store index: %w", err)
+	}
+	return syncDir(s.dir)
+}
+
+// ctxReader stops a copy when its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
