@@ -55,9 +55,11 @@ func writeProxyDir(t *testing.T) string {
 
 type memFile struct{ name, content string }
 
-func (f memFile) Path() string                 { return f.name }
-func (f memFile) Lstat() (fs.FileInfo, error)  { return memInfo(f), nil }
-func (f memFile) Open() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(f.content)), nil }
+func (f memFile) Path() string                { return f.name }
+func (f memFile) Lstat() (fs.FileInfo, error) { return memInfo(f), nil }
+func (f memFile) Open() (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader(f.content)), nil
+}
 
 type memInfo memFile
 
@@ -96,6 +98,15 @@ func TestGoCommandNetrc(t *testing.T) {
 				home = v
 			}
 		}
+		// Telemetry off, so that the go command starts no background
+		// uploader writing into the temporary directory.
+		tdir := filepath.Join(home, ".config", "go", "telemetry")
+		if err := os.MkdirAll(tdir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tdir, "mode"), []byte("off"), 0o666); err != nil {
+			t.Fatal(err)
+		}
 		if netrc != "" {
 			if err := os.WriteFile(filepath.Join(home, ".netrc"), []byte(netrc), 0o600); err != nil {
 				t.Fatal(err)
@@ -106,6 +117,7 @@ func TestGoCommandNetrc(t *testing.T) {
 			"GOPRIVATE="+fixtureModule, // no checksum database for the fixture
 			"GONOPROXY=none",           // but still through the proxy
 			"SSL_CERT_FILE="+certFile,
+			"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		)
 		cmd := exec.Command(gobin, "mod", "download", "-json", fixtureModule+"@v1.0.0")
 		cmd.Dir = t.TempDir()

@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -63,6 +65,7 @@ func startTLS(t *testing.T, cfg *tls.Config, h http.Handler) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener = tls.NewListener(srv.Listener, cfg)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	srv.Start()
 	srv.URL = "https://" + srv.Listener.Addr().String()
 	t.Cleanup(srv.Close)
