@@ -76,6 +76,7 @@ GOSUMDB left at its default.
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log what is being done")
 	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "no progress bars")
 	root.AddCommand(a.packCmd(), a.verifyCmd(), a.installCmd(), a.lsCmd(), a.keyCmd(), a.versionCmd())
+	root.AddCommand(a.serveCmd(), a.importCmd())
 	return root
 }
 

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-dev/ferry/internal/store"
+	"github.com/ferry-dev/ferry/internal/store/local"
+)
+
+// defaultStore is the store directory when --store is not given.
+func defaultStore() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "ferry", "store")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "ferry", "store")
+	}
+	return filepath.Join("ferry", "store")
+}
+
+// openStore opens the store named by spec: a directory, or oci://REGISTRY/REPO.
+func openStore(ctx context.Context, spec string) (store.Store, func() error, error) {
+	if strings.HasPrefix(spec, "oci://") {
+		// TODO(ocistore): dispatch to ocistore.Open(ctx, spec, opts) once the
+		// package exists.
+		return nil, nil, errors.New("--store oci://...: registry-backed stores are not supported yet by this build")
+	}
+	st, err := local.Open(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, st.Close, nil
+}
+
+// importBundles verifies each bundle exactly as 'ferry verify' does and
+// imports it into st. It stops at the first bundle that fails.
+func (a *app) importBundles(ctx context.Context, st store.Store, paths []string, t *trustFlags) ([]store.BundleInfo, error) {
+	var out []store.BundleInfo
+	for _, p := range paths {
+		r, rep, err := a.check(ctx, p, t)
+		if err != nil {
+			return out, err
+		}
+		if !rep.OK() {
+			r.Close()
+			return out, fmt.Errorf("%s: not imported: %w", p, rep.Err())
+		}
+		info := store.BundleInfo{Signer: rep.Signer}
+		err = st.Import(ctx, r, info)
+		r.Close()
+		if err != nil {
+			return out, fmt.Errorf("importing %s: %w", p, err)
+		}
+		info.Digest, info.Name = r.Digest(), r.Manifest().Name
+		out = append(out, info)
+		if !a.json {
+			fmt.Fprintf(a.stderr, "ferry: imported %s (%s, %d items)\n", p, r.Digest(), len(r.Manifest().Items))
+		}
+	}
+	return out, nil
+}
+
+func (a *app) importCmd() *cobra.Command {
+	var (
+		t       trustFlags
+		storeAt string
+	)
+	cmd := &cobra.Command{
+		Use:   "import BUNDLE...",
+		Short: "Verify bundles and add them to a store that 'ferry serve' answers from",
+		Long: `Import verifies each bundle exactly as 'ferry verify' does (nothing is imported
+if anything is wrong) and adds it to the store: the bundle file is copied
+whole, checked again, and listed only when all of it is on disk, so a running
+'ferry serve' on the same store picks it up at its next refresh and never
+sees half of it. Importing a bundle that is already there changes nothing.`,
+		Example: `  ferry import app.ferry --key team.pub
+  ferry import a.ferry b.ferry --store /srv/ferry/store`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, closeStore, err := openStore(ctx, storeAt)
+			if err != nil {
+				return err
+			}
+			defer closeStore()
+			infos, err := a.importBundles(ctx, st, args, &t)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(infos)
+			}
+			return nil
+		},
+	}
+	t.add(cmd)
+	cmd.Flags().StringVar(&storeAt, "store", defaultStore(), "store directory, or oci://REGISTRY/REPO")
+	return cmd
+}
