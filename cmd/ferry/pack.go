@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/fetch"
 	"github.com/ferry-dev/ferry/internal/pack"
 	"github.com/ferry-dev/ferry/internal/progress"
@@ -22,6 +23,7 @@ func (a *app) packCmd() *cobra.Command {
 		platforms []string
 		tcs       []string
 		keyFile   string
+		heads     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "pack [DIR ...] -o BUNDLE",
@@ -49,6 +51,13 @@ but that could not be fetched are listed as warnings.`,
 			opt.Dirs = args
 			opt.Platforms = splitList(platforms)
 			opt.Toolchains = splitList(tcs)
+			for _, h := range heads {
+				data, err := readSumDBHead(h)
+				if err != nil {
+					return err
+				}
+				opt.SumDBHeads = append(opt.SumDBHeads, data...)
+			}
 			if keyFile != "" {
 				s, err := sign.LoadSigner(keyFile)
 				if err != nil {
@@ -101,6 +110,7 @@ but that could not be fetched are listed as warnings.`,
 	f.StringArrayVar(&opt.Tools, "tool", nil, "PACKAGE@VERSION to carry for `go install PACKAGE@VERSION` (repeatable)")
 	f.StringArrayVar(&opt.Modules, "module", nil, "extra MODULE@VERSION to carry (repeatable)")
 	f.StringVar(&keyFile, "sign-key", "", "sign the bundle with this private key (see `ferry key generate`)")
+	f.StringArrayVar(&heads, "sumdb-head", nil, "earlier checksum database tree head to prove consistent: a saved signed head note (e.g. GOPATH/pkg/sumdb/NAME/latest) or a bundle (repeatable)")
 	f.StringVar(&opt.Name, "name", "", "bundle name")
 	f.StringVar(&opt.Version, "bundle-version", "", "bundle version (semver)")
 	f.IntVarP(&opt.Jobs, "jobs", "j", 8, "concurrent downloads")
@@ -142,4 +152,29 @@ func verifiers(files []string) (note.Verifiers, error) {
 		vs = append(vs, v)
 	}
 	return note.VerifierList(vs...), nil
+}
+
+// readSumDBHead reads the tree heads named by a --sumdb-head file: a signed
+// note, or a bundle (its head and the earlier heads it records).
+func readSumDBHead(p string) ([][]byte, error) {
+	if r, err := bundle.Open(p); err == nil {
+		defer r.Close()
+		m := r.Manifest()
+		if m.SumDB == nil || m.SumDB.Head == "" {
+			return nil, fmt.Errorf("--sumdb-head %s: the bundle has no checksum database snapshot", p)
+		}
+		out := [][]byte{[]byte(m.SumDB.Head)}
+		for _, h := range m.SumDB.Heads {
+			out = append(out, []byte(h))
+		}
+		return out, nil
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("--sumdb-head: %w", err)
+	}
+	if len(data) > 1<<16 {
+		return nil, fmt.Errorf("--sumdb-head %s: too large for a signed tree head", p)
+	}
+	return [][]byte{data}, nil
 }

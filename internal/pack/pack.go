@@ -63,7 +63,11 @@ type Options struct {
 	// Env is the user's go environment (go env -json); nil = read it.
 	Env     map[string]string
 	ModTime time.Time
-	Log     *slog.Logger
+	// SumDBHeads are signed tree heads of earlier bundles (or of clients):
+	// the snapshot also carries the tiles proving each consistent with the
+	// new head, and the manifest records them in SumDB.Heads.
+	SumDBHeads [][]byte
+	Log        *slog.Logger
 	// Phase is told when pack starts a phase; Stats counts transfers.
 	Phase func(name string, total int64)
 	Bytes func(n int64)
@@ -323,6 +327,15 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checksum database %s: %w", sumName, err)
 	}
+	var heads []string
+	if len(opt.SumDBHeads) > 0 {
+		if err := snap.AddConsistency(ctx, remote{client, sumName}, opt.SumDBHeads); err != nil {
+			return nil, err
+		}
+		for _, h := range opt.SumDBHeads {
+			heads = append(heads, string(h))
+		}
+	}
 	for rel, data := range snap.Files {
 		p := "sumdb/" + sumName + "/" + rel
 		list = append(list, &file{Item: bundle.Item{File: p, Kind: bundle.KindSumDB}, data: data})
@@ -339,7 +352,7 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 		Toolchains:    opt.Toolchains,
 		Tools:         opt.Tools,
 		Modules:       opt.Modules,
-		SumDB:         &bundle.SumDB{Name: sumName, Key: sumKey, Head: string(snap.Head)},
+		SumDB:         &bundle.SumDB{Name: sumName, Key: sumKey, Head: string(snap.Head), Heads: heads},
 		Missing:       missing,
 	}
 	if !opt.ModTime.IsZero() {

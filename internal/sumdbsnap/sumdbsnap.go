@@ -18,8 +18,9 @@
 //   - The verifier key is never built into this package: it comes from the
 //     caller (GOSUMDB, or GoRootKey reading a Go installation's sources).
 //
-// Not covered: consistency tiles from tree heads of earlier snapshots to T,
-// which a go command that already holds an older head needs.
+// AddConsistency adds the tiles proving tree heads of earlier snapshots
+// consistent with T, which a go command that already holds an older head
+// needs; CheckConsistency checks them offline.
 package sumdbsnap
 
 import (
