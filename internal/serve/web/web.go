@@ -68,6 +68,7 @@ func Handler(src Source) http.Handler {
 		"reverse": reversed,
 		"short":   shortDigest,
 		"date":    func(t time.Time) string { return formatTime(t) },
+		"wrap":    wrapPath,
 	}).Parse(pageHTML))
 	return &handler{src: src, tmpl: tmpl}
 }
@@ -249,4 +250,14 @@ func formatTime(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// wrapPath escapes a module path for HTML and lets it break after each
+// slash, so long paths wrap at element boundaries on narrow screens.
+func wrapPath(p string) template.HTML {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = template.HTMLEscapeString(s)
+	}
+	return template.HTML(strings.Join(parts, "/<wbr>"))
 }

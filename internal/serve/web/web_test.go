@@ -82,7 +82,7 @@ func TestIndex(t *testing.T) {
 		`go get golang.org/x/mod@v0.43.0`,
 		`go get gopkg.in/yaml.v3@v3.0.1`, // the release, not the newer pre-release
 		`go get ` + longPath + `@v2.1.0`,
-		`<a href="/mod/github.com/spf13/cobra">github.com/spf13/cobra</a>`,
+		`<a href="/mod/github.com/spf13/cobra">github.com/<wbr>spf13/<wbr>cobra</a>`,
 		`<summary>3 versions</summary>`,
 		`<code>go1.27.3</code>`, `GOTOOLCHAIN=go1.27.3 go version`,
 		`svc`, `2026.11.1`, `release`, `700.0 MiB`, `51.2 KiB`, `unsigned`, `2026-11-02 08:30 UTC`, `0123456789ab`,
@@ -134,7 +134,7 @@ func TestModulePage(t *testing.T) {
 	if strings.Index(body, "@v1.10.1<") > strings.Index(body, "@v1.9.1<") {
 		t.Errorf("versions not newest first")
 	}
-	if !strings.Contains(body, "<h1>github.com/spf13/cobra</h1>") {
+	if !strings.Contains(body, "<h1>github.com/<wbr>spf13/<wbr>cobra</h1>") {
 		t.Errorf("no heading")
 	}
 	if resp, _ := get(t, h, "/mod/github.com/spf13/cobra/"); resp.StatusCode != 200 {
