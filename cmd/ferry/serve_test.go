@@ -47,6 +47,10 @@ func TestServeOffline(t *testing.T) {
 	needNetNS(t)
 	ferry := ferryBin(t)
 	fx := newFixture(t)
+	// More than a tile of records before bundle 1 and again before bundle 2,
+	// so that the tiles proving bundle 1's head inside bundle 2's are not
+	// among those proving bundle 2's own records.
+	fx.srv.Add(fillers("a", 300)...)
 	fx.srv.Add(modtest.Module{Path: "example.com/extra", Version: "v1.0.0", Files: map[string]string{
 		"go.mod": "module example.com/extra\n\ngo 1.21\n", "extra.go": "package extra\n\nconst X = 1\n",
 	}})
@@ -102,13 +106,7 @@ echo "== 404 for an unknown module"; test "$(curl -s -o /dev/null -w '%{http_cod
 
 	// The connected side: the database grows by more than a tile, a new
 	// version appears, and bundle 2 is packed with bundle 1's head.
-	var more []modtest.Module
-	for i := range 300 {
-		more = append(more, modtest.Module{Path: fmt.Sprintf("example.com/filler%d", i), Version: "v1.0.0", Files: map[string]string{
-			"go.mod": fmt.Sprintf("module example.com/filler%d\n", i), "f.go": "package filler\n",
-		}})
-	}
-	more = append(more, modtest.Module{Path: "example.com/lib", Version: "v1.2.0", Files: map[string]string{
+	more := append(fillers("b", 300), modtest.Module{Path: "example.com/lib", Version: "v1.2.0", Files: map[string]string{
 		"go.mod": "module example.com/lib\n\ngo 1.21\n",
 		"lib.go": "package lib\n\nfunc Hello() string { return \"hello v1.2.0\" }\n",
 	}})
@@ -139,4 +137,16 @@ echo "== go mod verify"; go mod verify
 	if err != nil || string(t2) == string(t1) {
 		t.Errorf("the client's tree head did not move to bundle 2's (err %v)", err)
 	}
+}
+
+// fillers returns n small modules that only grow the checksum database.
+func fillers(prefix string, n int) []modtest.Module {
+	var mods []modtest.Module
+	for i := range n {
+		p := fmt.Sprintf("example.com/filler%s%d", prefix, i)
+		mods = append(mods, modtest.Module{Path: p, Version: "v1.0.0", Files: map[string]string{
+			"go.mod": "module " + p + "\n", "f.go": "package filler\n",
+		}})
+	}
+	return mods
 }
