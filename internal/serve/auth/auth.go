@@ -36,8 +36,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -54,7 +56,7 @@ const maxRemembered = 4096
 type Checker struct {
 	tokens []token
 	users  map[string][]byte // name -> bcrypt hash
-	dummy  []byte            // bcrypt hash compared against for unknown users
+	dummy  []byte            // bcrypt hash compared against for unknown users, nil if no users
 
 	mu sync.Mutex
 	ok map[[sha256.Size]byte]string // sha256(user \x00 password) -> user
@@ -125,20 +127,13 @@ func Load(path string) (*Checker, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("auth file %s has no entries: every request would be refused", path)
 	}
-	// Unknown users are checked against a hash of the same cost as a real
-	// one, so response time does not tell which user names exist.
-	cost := bcrypt.DefaultCost
-	for _, h := range c.users {
-		if k, err := bcrypt.Cost(h); err == nil {
-			cost = k
-		}
+	// Unknown users are checked against a real user's hash, so response
+	// time does not tell which user names exist. (No hash is generated
+	// here: a hash's cost comes from the file and may be high.)
+	for _, name := range slices.Sorted(maps.Keys(c.users)) {
+		c.dummy = c.users[name]
 		break
 	}
-	dummy, err := bcrypt.GenerateFromPassword([]byte("ferry: no such user"), cost)
-	if err != nil {
-		return nil, fmt.Errorf("loading auth file %s: %w", path, err)
-	}
-	c.dummy = dummy
 	return c, nil
 }
 
@@ -238,7 +233,9 @@ func (c *Checker) checkBasic(user, pass string) bool {
 	}
 	hash, exists := c.users[user]
 	if !exists {
-		bcrypt.CompareHashAndPassword(c.dummy, []byte(pass))
+		if c.dummy != nil {
+			bcrypt.CompareHashAndPassword(c.dummy, []byte(pass))
+		}
 		return false
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil {
