@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/store"
 	"github.com/ferry-dev/ferry/internal/store/local"
+	"github.com/ferry-dev/ferry/internal/store/ocistore"
 )
 
 // defaultStore is the store directory when --store is not given.
@@ -25,14 +27,40 @@ func defaultStore() string {
 	return filepath.Join("ferry", "store")
 }
 
-// openStore opens the store named by spec: a directory, or oci://REGISTRY/REPO.
-func openStore(ctx context.Context, spec string) (store.Store, func() error, error) {
-	if strings.HasPrefix(spec, "oci://") {
-		// TODO(ocistore): dispatch to ocistore.Open(ctx, spec, opts) once the
-		// package exists.
-		return nil, nil, errors.New("--store oci://...: registry-backed stores are not supported yet by this build")
+// storeFlags say where the store is.
+type storeFlags struct {
+	at        string
+	plainHTTP bool
+	ociCache  string
+}
+
+func (f *storeFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.at, "store", defaultStore(), "store directory, or oci://REGISTRY/REPO (a repository in an OCI registry)")
+	cmd.Flags().BoolVar(&f.plainHTTP, "plain-http", false, "talk to the --store oci:// registry over plain HTTP")
+	cmd.Flags().StringVar(&f.ociCache, "oci-cache", "", "local cache of blobs read from an oci:// store (default: user cache dir/ferry/oci)")
+}
+
+// openStore opens the store the flags name: a directory, or oci://REGISTRY/REPO.
+func openStore(ctx context.Context, f *storeFlags, log *slog.Logger) (store.Store, func() error, error) {
+	if ref, ok := strings.CutPrefix(f.at, "oci://"); ok {
+		cache := f.ociCache
+		if cache == "" {
+			d, err := os.UserCacheDir()
+			if err != nil {
+				return nil, nil, fmt.Errorf("finding a cache directory for the OCI store (give --oci-cache): %w", err)
+			}
+			cache = filepath.Join(d, "ferry", "oci")
+		}
+		st, err := ocistore.Open(ctx, ref, ocistore.Options{PlainHTTP: f.plainHTTP, CacheDir: cache, Log: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, func() error { return nil }, nil
 	}
-	st, err := local.Open(spec)
+	if f.plainHTTP {
+		return nil, nil, errors.New("--plain-http is for --store oci:// only")
+	}
+	st, err := local.Open(f.at)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -69,8 +97,8 @@ func (a *app) importBundles(ctx context.Context, st store.Store, paths []string,
 
 func (a *app) importCmd() *cobra.Command {
 	var (
-		t       trustFlags
-		storeAt string
+		t  trustFlags
+		sf storeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "import BUNDLE...",
@@ -85,7 +113,7 @@ sees half of it. Importing a bundle that is already there changes nothing.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, closeStore, err := openStore(ctx, storeAt)
+			st, closeStore, err := openStore(ctx, &sf, a.logger())
 			if err != nil {
 				return err
 			}
@@ -101,6 +129,6 @@ sees half of it. Importing a bundle that is already there changes nothing.`,
 		},
 	}
 	t.add(cmd)
-	cmd.Flags().StringVar(&storeAt, "store", defaultStore(), "store directory, or oci://REGISTRY/REPO")
+	sf.add(cmd)
 	return cmd
 }

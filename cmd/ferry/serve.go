@@ -14,12 +14,26 @@ import (
 	"github.com/ferry-dev/ferry/internal/serve"
 	"github.com/ferry-dev/ferry/internal/serve/accesslog"
 	"github.com/ferry-dev/ferry/internal/serve/auth"
+	"github.com/ferry-dev/ferry/internal/serve/metrics"
+	"github.com/ferry-dev/ferry/internal/serve/web"
 )
+
+// webSource shows a server's index on the browse page.
+type webSource struct{ *serve.Server }
+
+func (s webSource) Modules() []web.Module {
+	mods := s.Server.Modules()
+	out := make([]web.Module, len(mods))
+	for i, m := range mods {
+		out[i] = web.Module{Path: m.Path, Versions: m.Versions}
+	}
+	return out
+}
 
 func (a *app) serveCmd() *cobra.Command {
 	var (
 		t        trustFlags
-		storeAt  string
+		sf       storeFlags
 		listen   string
 		refresh  time.Duration
 		authFile string
@@ -38,7 +52,8 @@ it with GOPROXY=http://HOST:PORT and leave GOSUMDB at its default.
 BUNDLEs given are verified (exactly as 'ferry verify') and imported first.
 Bundles imported later by 'ferry import' into the same store are picked up
 every --refresh; a request sees the store before or after an import, never
-half of one. Also served: a browse page at /, /healthz, /readyz.
+half of one. Also served: a browse page at /, /healthz, /readyz, Prometheus metrics at
+/metrics.
 SIGINT or SIGTERM stops accepting and drains requests in flight.`,
 		Example: `  ferry serve app.ferry --key team.pub
   ferry serve --store /srv/ferry/store --listen :8080 --log-json
@@ -71,7 +86,7 @@ SIGINT or SIGTERM stops accepting and drains requests in flight.`,
 				}
 				rt.Auth = c.Middleware
 			}
-			st, closeStore, err := openStore(ctx, storeAt)
+			st, closeStore, err := openStore(ctx, &sf, log)
 			if err != nil {
 				return err
 			}
@@ -86,9 +101,11 @@ SIGINT or SIGTERM stops accepting and drains requests in flight.`,
 			if err := srv.Refresh(ctx); err != nil {
 				return err
 			}
-			// TODO(web, metrics): wire web.Handler(src) as rt.Browse and
-			// metrics.New() as rt.Measure/rt.Metrics once those packages exist;
-			// until then "/" is a plain list and /metrics answers 404.
+			m := metrics.New()
+			m.SetStoreSize(srv.StoreSize)
+			m.SetBundles(func() int { return len(srv.Bundles()) })
+			rt.Measure, rt.Metrics = m.Middleware, m.Handler()
+			rt.Browse = web.Handler(webSource{srv})
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("listening on %s: %w", listen, err)
@@ -97,13 +114,13 @@ SIGINT or SIGTERM stops accepting and drains requests in flight.`,
 			if tlsConfig != nil {
 				scheme = "https"
 			}
-			log.Info("serving", "url", scheme+"://"+ln.Addr().String(), "store", storeAt, "bundles", len(srv.Bundles()))
+			log.Info("serving", "url", scheme+"://"+ln.Addr().String(), "store", sf.at, "bundles", len(srv.Bundles()))
 			go srv.RefreshEvery(ctx, refresh)
 			return serve.Serve(ctx, ln, srv.Handler(rt), tlsConfig, log)
 		},
 	}
 	t.add(cmd)
-	cmd.Flags().StringVar(&storeAt, "store", defaultStore(), "store directory, or oci://REGISTRY/REPO")
+	sf.add(cmd)
 	cmd.Flags().StringVar(&listen, "listen", ":8080", "address to listen on")
 	cmd.Flags().DurationVar(&refresh, "refresh", serve.DefaultRefresh, "how often to reread the store for bundles imported by other processes (0: never)")
 	cmd.Flags().StringVar(&authFile, "auth", "", "file of hashed bearer tokens and basic-auth users; clients must authenticate")

@@ -91,6 +91,8 @@ echo "== go list -m -versions"; test "$(go list -m -versions example.com/lib)" =
 echo "== go get @latest"; go get example.com/old@latest; grep -q 'example.com/old v1.2.0' go.mod
 echo "== go install"; go install example.com/tool/cmd/hello@v1.0.0; "$(go env GOPATH)/bin/hello"
 echo "== GOTOOLCHAIN"; GOTOOLCHAIN=go1.99.1 go version | grep go1.99.1
+echo "== browse page and metrics"; curl -sf http://`+addr+`/ | grep -q example.com/lib
+curl -sf http://`+addr+`/metrics | grep -q 'kind="zip"'
 echo "== 404 for an unknown module"; test "$(curl -s -o /dev/null -w '%{http_code}' http://`+addr+`/example.com/nope/@v/list)" = 404
 `)
 	out, err = run(t, proj, env, "unshare", "-n", "--", "bash", "-c", script)

@@ -9,13 +9,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
 // Routes are the handlers and middlewares around the protocol handler that
 // other packages provide. Every field is optional.
 type Routes struct {
-	// Browse answers "/" (the browse page); nil: a plain HTML list.
+	// Browse answers "/" and "/mod/..." (the browse pages); nil: a plain
+	// HTML list at "/". No module path starts with "mod/" (the first element
+	// of a module path has a dot).
 	Browse http.Handler
 	// Metrics answers "/metrics"; nil: 404.
 	Metrics http.Handler
@@ -32,7 +35,11 @@ type Routes struct {
 // GOPROXY and checksum database paths, wrapped by the middlewares of rt.
 func (s *Server) Handler(rt Routes) http.Handler {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/mod/") && rt.Browse != nil {
+			p = "/"
+		}
+		switch p {
 		case "/":
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				w.Header().Set("Allow", "GET, HEAD")

@@ -148,16 +148,15 @@ func (s *Server) StoreSize() int64 {
 	return 0
 }
 
-// Kind classifies a request for metrics and logs: info, mod, zip, list,
-// latest (@latest), lookup, tile, sumdb (supported, latest), or other.
+// Kind classifies a request for metrics and logs, with the kinds of package
+// metrics: info, mod, zip, list, latest (@latest), sumdb (any checksum
+// database path), page (the browse pages), or other.
 func Kind(r *http.Request) string {
 	p := r.URL.Path
 	switch {
+	case p == "/" || strings.HasPrefix(p, "/mod/"):
+		return "page"
 	case strings.HasPrefix(p, "/sumdb/"):
-		parts := strings.SplitN(p, "/", 5)
-		if len(parts) >= 4 && (parts[3] == "lookup" || parts[3] == "tile") {
-			return parts[3]
-		}
 		return "sumdb"
 	case strings.HasSuffix(p, "/@v/list"):
 		return "list"
