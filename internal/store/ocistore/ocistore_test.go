@@ -21,9 +21,13 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/store"
@@ -48,8 +52,11 @@ func (r *registry) ref() string { return r.host + "/" + repoPath }
 // startRegistry starts a registry with filesystem storage in a temporary
 // directory. wrap, if not nil, wraps its handler (to corrupt responses).
 func startRegistry(t *testing.T, tls bool, wrap func(http.Handler) http.Handler) *registry {
+	return startRegistryConfig(t, tls, wrap, &configuration.Configuration{})
+}
+
+func startRegistryConfig(t *testing.T, tls bool, wrap func(http.Handler) http.Handler, cfg *configuration.Configuration) *registry {
 	t.Helper()
-	cfg := &configuration.Configuration{}
 	cfg.Storage = configuration.Storage{
 		"filesystem":  configuration.Parameters{"rootdirectory": t.TempDir()},
 		"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
@@ -115,8 +122,10 @@ type counter struct {
 	uploads   atomic.Int64 // blob uploads started (POST .../blobs/uploads/)
 	commits   atomic.Int64 // blob uploads finished (PUT ...?digest=)
 	manifests atomic.Int64 // manifest PUTs
-	mu        sync.Mutex
-	gets      map[string]int // blob GETs by digest
+	// afterManifest, if set, is called after each stored manifest.
+	afterManifest func(n int64)
+	mu            sync.Mutex
+	gets          map[string]int // blob GETs by digest
 
 	// afterCommit, if set, is called after each finished blob upload.
 	afterCommit func(n int64)
@@ -144,6 +153,9 @@ func (c *counter) RoundTrip(req *http.Request) (*http.Response, error) {
 		if c.afterCommit != nil {
 			c.afterCommit(n)
 		}
+	}
+	if err == nil && req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/manifests/") && resp.StatusCode == http.StatusCreated && c.afterManifest != nil {
+		c.afterManifest(c.manifests.Load())
 	}
 	return resp, err
 }
@@ -565,4 +577,82 @@ func TestSkopeo(t *testing.T) {
 	if !bytes.Equal(out, want) {
 		t.Fatalf("skopeo sees manifest\n%s\nwant the bundle's\n%s", out, want)
 	}
+}
+
+// TestKilledAfterBundleManifest kills an import between the bundle manifest
+// and the import record: the bundle is in the registry but not listed.
+func TestKilledAfterBundleManifest(t *testing.T) {
+	reg := startRegistry(t, false, nil)
+	r, src := testBundle(t, "alpha", 4, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := newCounter()
+	c.afterManifest = func(int64) { cancel() }
+	if err := openStore(t, reg, c, false).Import(ctx, r, store.BundleInfo{}); err == nil {
+		t.Fatal("cancelled import succeeded")
+	}
+	if c.manifests.Load() != 1 {
+		t.Fatalf("%d manifests pushed before the cancel took effect, want 1", c.manifests.Load())
+	}
+	other := openStore(t, reg, nil, false)
+	if l, err := other.List(context.Background()); err != nil || len(l) != 0 {
+		t.Fatalf("List with the bundle manifest but no import record = %+v, %v; want nothing", l, err)
+	}
+	c2 := newCounter()
+	if err := openStore(t, reg, c2, false).Import(context.Background(), r, store.BundleInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c2.uploads.Load(); got != 2 {
+		t.Errorf("rerun uploaded %d blobs, want 2 (the import record's)", got)
+	}
+	if l, err := other.List(context.Background()); err != nil || len(l) != 1 {
+		t.Fatalf("List after the rerun = %+v, %v", l, err)
+	}
+	checkBundle(t, other, r, src)
+}
+
+func isStatus(err error, code int) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == code
+}
+
+// staticKeychain gives one user name and password for every registry.
+type staticKeychain struct{ user, pass string }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return &authn.Basic{Username: k.user, Password: k.pass}, nil
+}
+
+func TestAuth(t *testing.T) {
+	ctx := context.Background()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte("ferry:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &configuration.Configuration{}
+	cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "ferry-test", "path": htpasswd}}
+	reg := startRegistryConfig(t, true, nil, cfg)
+	r, src := testBundle(t, "alpha", 1, 2)
+	open := func(k authn.Keychain) store.Store {
+		s, err := Open(ctx, reg.ref(), Options{Transport: reg.srv.Client().Transport, Auth: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if err := open(staticKeychain{"ferry", "wrong"}).Import(ctx, r, store.BundleInfo{}); !isStatus(err, http.StatusUnauthorized) {
+		t.Fatalf("Import with a wrong password: %v, want 401", err)
+	}
+	if _, err := open(authn.NewMultiKeychain()).List(ctx); !isStatus(err, http.StatusUnauthorized) {
+		t.Fatalf("anonymous List on a registry that requires a login: %v, want 401", err)
+	}
+	s := open(staticKeychain{"ferry", "s3cret"})
+	if err := s.Import(ctx, r, store.BundleInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	checkBundle(t, s, r, src)
 }
