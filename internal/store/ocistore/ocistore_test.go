@@ -20,24 +20,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distribution/distribution/v3/configuration"
-	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
-	"github.com/distribution/distribution/v3/registry/handlers"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/store"
+	"github.com/ferry-dev/ferry/internal/store/ocistore/ocitest"
 )
-
-func TestMain(m *testing.M) {
-	// The embedded registry logs every request through logrus' standard logger.
-	logrus.SetOutput(io.Discard)
-	os.Exit(m.Run())
-}
 
 const repoPath = "ferry/store"
 
@@ -52,32 +42,9 @@ func (r *registry) ref() string { return r.host + "/" + repoPath }
 // startRegistry starts a registry with filesystem storage in a temporary
 // directory. wrap, if not nil, wraps its handler (to corrupt responses).
 func startRegistry(t *testing.T, tls bool, wrap func(http.Handler) http.Handler) *registry {
-	return startRegistryConfig(t, tls, wrap, &configuration.Configuration{})
-}
-
-func startRegistryConfig(t *testing.T, tls bool, wrap func(http.Handler) http.Handler, cfg *configuration.Configuration) *registry {
 	t.Helper()
-	cfg.Storage = configuration.Storage{
-		"filesystem":  configuration.Parameters{"rootdirectory": t.TempDir()},
-		"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
-	}
-	cfg.HTTP.Secret = "ferry-test-secret"
-	ctx, cancel := context.WithCancel(context.Background())
-	var h http.Handler = handlers.NewApp(ctx, cfg)
-	if wrap != nil {
-		h = wrap(h)
-	}
-	var srv *httptest.Server
-	if tls {
-		srv = httptest.NewTLSServer(h)
-	} else {
-		srv = httptest.NewServer(h)
-	}
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-	})
-	return &registry{srv: srv, host: srv.Listener.Addr().String()}
+	reg := ocitest.Start(t, ocitest.Options{TLS: tls, Wrap: wrap})
+	return &registry{srv: reg.Server, host: reg.Host}
 }
 
 // testBundle writes a bundle of n random items (plus one item sharing the
@@ -633,9 +600,8 @@ func TestAuth(t *testing.T) {
 	if err := os.WriteFile(htpasswd, []byte("ferry:"+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := &configuration.Configuration{}
-	cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "ferry-test", "path": htpasswd}}
-	reg := startRegistryConfig(t, true, nil, cfg)
+	o := ocitest.Start(t, ocitest.Options{TLS: true, Htpasswd: htpasswd})
+	reg := &registry{srv: o.Server, host: o.Host}
 	r, src := testBundle(t, "alpha", 1, 2)
 	open := func(k authn.Keychain) store.Store {
 		s, err := Open(ctx, reg.ref(), Options{Transport: reg.srv.Client().Transport, Auth: k})
