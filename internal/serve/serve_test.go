@@ -22,7 +22,7 @@ import (
 
 const pseudo = "v0.0.0-20200101000000-abcdefabcdef"
 
-func bundle1(t *testing.T) map[string][]byte {
+func bundle1(t testing.TB) map[string][]byte {
 	zip := make([]byte, 300_000)
 	for i := range zip {
 		zip[i] = byte(i * 7)
@@ -58,7 +58,7 @@ func bundle2(t *testing.T) map[string][]byte {
 	}
 }
 
-func importBundle(t *testing.T, st store.Store, p string) {
+func importBundle(t testing.TB, st store.Store, p string) {
 	t.Helper()
 	r, err := bundle.Open(p)
 	if err != nil {
@@ -77,7 +77,7 @@ type env struct {
 	dir string
 }
 
-func newEnv(t *testing.T, bundles ...map[string][]byte) *env {
+func newEnv(t testing.TB, bundles ...map[string][]byte) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir()}
 	st, err := local.Open(filepath.Join(e.dir, "store"))

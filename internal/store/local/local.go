@@ -170,12 +170,22 @@ func (s *Store) Blob(ctx context.Context, bundleDigest, digest string) (store.Bl
 	if err != nil {
 		return nil, err
 	}
-	return blob{sr}, nil
+	_, off, _ := sr.Outer()
+	return blob{sr, r.Path(), off}, nil
 }
 
-type blob struct{ *io.SectionReader }
+// blob is a byte range of a stored bundle file.
+type blob struct {
+	*io.SectionReader
+	path string
+	off  int64
+}
 
 func (blob) Close() error { return nil }
+
+// FileRange returns the bundle file that holds the blob and the blob's
+// offset in it, so that a server can send it with sendfile.
+func (b blob) FileRange() (path string, offset int64) { return b.path, b.off }
 
 // Import copies the bundle file of r into the store and lists it. The bundle
 // must have been verified by the caller; Import checks that the copy has the
