@@ -32,6 +32,8 @@
 //   - Without Options.PlainHTTP every request goes over https, whatever the
 //     registry address (go-containerregistry would otherwise use http for
 //     loopback and private addresses).
+//   - A shared download of a blob for the cache outlives the callers that
+//     give up waiting for it, but not fetchTimeout(size).
 //   - The Store holds no state that another replica could contradict: only
 //     immutable things (manifests by digest, import records by tag, which
 //     are written once) are cached in memory.
@@ -341,7 +343,7 @@ func (s *Store) fetchBlob(ctx context.Context, digest string, size int64, w io.W
 	return nil
 }
 
-// Manifest returns the ferry manifest of a bundle in the store, verified
+// Manifest returns the ferry manifest of a bundle in the registry, verified
 // against bundleDigest. Manifests are cached in memory (they are immutable).
 // The error wraps fs.ErrNotExist when the registry has no such bundle.
 func (s *Store) Manifest(ctx context.Context, bundleDigest string) (*bundle.Manifest, error) {
@@ -424,7 +426,8 @@ type fileBlob struct {
 
 func (b *fileBlob) Size() int64 { return b.size }
 
-// Blob opens an item blob of a bundle. The blob is fetched from the registry
+// Blob opens an item blob of a bundle (one listed or not: a bundle pushed by
+// an import that did not finish can be read, only List hides it). The blob is fetched from the registry
 // and verified; with a cache it is kept there and later calls read the cached
 // file, without one it lives in an unlinked temporary file until Close. The
 // error wraps fs.ErrNotExist when the bundle has no such item.
@@ -449,7 +452,9 @@ func (s *Store) Blob(ctx context.Context, bundleDigest, digest string) (store.Bl
 	// One download per blob at a time; it outlives a caller that gives up so
 	// that the others waiting for it still get it.
 	ch := s.fetches.DoChan("blob:"+digest, func() (any, error) {
-		return nil, s.cacheBlob(context.WithoutCancel(ctx), digest, size, path)
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout(size))
+		defer cancel()
+		return nil, s.cacheBlob(dctx, digest, size, path)
 	})
 	select {
 	case <-ctx.Done():
@@ -460,6 +465,12 @@ func (s *Store) Blob(ctx context.Context, bundleDigest, digest string) (store.Bl
 		}
 	}
 	return openCached(path, size)
+}
+
+// fetchTimeout bounds a shared blob download, which no single caller can
+// cancel: a minute plus one second per MiB.
+func fetchTimeout(size int64) time.Duration {
+	return time.Minute + time.Duration(size>>20)*time.Second
 }
 
 func openCached(path string, size int64) (*fileBlob, error) {
