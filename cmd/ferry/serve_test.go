@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/modtest"
+	"github.com/ferry-dev/ferry/internal/store/local"
 )
 
 // serveScript starts `ferry serve` on the store inside the current network
@@ -66,9 +69,19 @@ func TestServeOffline(t *testing.T) {
 	client := modtest.GoEnv(t, nil)
 	client = append(client, "GOSUMDB="+fx.srv.GOSUMDB, "PATH=/usr/sbin:/usr/bin:/bin:"+filepath.Dir(fx.goBinary(t)),
 		"SERVE_LOG="+filepath.Join(work, "serve.log"))
+	// A damaged copy is refused and leaves the store empty.
+	bad := corruptCopy(t, b1, filepath.Join(work, "bad.ferry"))
+	if out, err := offline(t, work, client, ferry, "import", "-q", bad, "--store", store); err == nil {
+		t.Fatalf("import of a damaged bundle succeeded:\n%s", out)
+	}
 	out, err := offline(t, work, client, ferry, "import", "-q", b1, "--store", store)
 	if err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
+	}
+	if st, err := local.Open(store); err != nil {
+		t.Fatal(err)
+	} else if l, err := st.List(context.Background()); err != nil || len(l) != 1 || l[0].Size == 0 {
+		t.Fatalf("store after one good and one damaged import: %+v, %v", l, err)
 	}
 	proj := filepath.Join(work, "app")
 	mustRun(t, "", nil, "cp", "-r", fx.project, proj)
@@ -151,4 +164,30 @@ func fillers(prefix string, n int) []modtest.Module {
 		}})
 	}
 	return mods
+}
+
+// corruptCopy copies the bundle at src to dst with one byte of its largest
+// blob flipped.
+func corruptCopy(t *testing.T, src, dst string) string {
+	t.Helper()
+	r, err := bundle.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var big bundle.Blob
+	for _, b := range r.Blobs() {
+		if b.Size > big.Size {
+			big = b
+		}
+	}
+	r.Close()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[big.Offset+big.Size/2] ^= 0xff
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }

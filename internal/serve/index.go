@@ -60,12 +60,8 @@ func generated(kind string, data []byte) *target {
 	return &target{digest: "sha256:" + hex.EncodeToString(sum[:]), size: int64(len(data)), data: data, kind: kind}
 }
 
-// buildIndex merges the manifests of every bundle of st.
-func buildIndex(ctx context.Context, st store.Store, log *slog.Logger) (*index, error) {
-	infos, err := st.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing store: %w", err)
-	}
+// buildIndex merges the manifests of the bundles infos of st.
+func buildIndex(ctx context.Context, st store.Store, infos []store.BundleInfo, log *slog.Logger) (*index, error) {
 	ix := &index{files: map[string]*target{}, bundles: infos}
 	sumdbs := map[string]bool{}
 	// versions[escaped module] = versions with a .mod (or, for toolchains, a .zip)

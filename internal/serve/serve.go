@@ -80,12 +80,20 @@ func New(st store.Store, opt Options) (*Server, error) {
 	return &Server{st: st, log: log}, nil
 }
 
-// Refresh rebuilds the index from the store and swaps it in. On error the
-// previous index stays.
+// Refresh rebuilds the index from the store and swaps it in, unless the
+// store lists the same bundles as at the last Refresh. On error the previous
+// index stays.
 func (s *Server) Refresh(ctx context.Context) error {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
-	ix, err := buildIndex(ctx, s.st, s.log)
+	infos, err := s.st.List(ctx)
+	if err != nil {
+		return fmt.Errorf("refreshing the index: listing the store: %w", err)
+	}
+	if cur := s.ix.Load(); cur != nil && sameBundles(cur.bundles, infos) {
+		return nil
+	}
+	ix, err := buildIndex(ctx, s.st, infos, s.log)
 	if err != nil {
 		return fmt.Errorf("refreshing the index: %w", err)
 	}
@@ -94,6 +102,19 @@ func (s *Server) Refresh(ctx context.Context) error {
 		s.log.Info("index refreshed", "bundles", len(ix.bundles), "files", len(ix.files), "modules", len(ix.modules))
 	}
 	return nil
+}
+
+// sameBundles reports whether a and b list the same bundles in the same order.
+func sameBundles(a, b []store.BundleInfo) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Digest != b[i].Digest {
+			return false
+		}
+	}
+	return true
 }
 
 // RefreshEvery calls Refresh every d until ctx is done, logging failures.
