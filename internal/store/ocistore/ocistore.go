@@ -27,8 +27,10 @@
 //     it is used or cached: manifests, configs, import records and blobs. A
 //     blob with the wrong digest is refused and never reaches the cache.
 //   - The blob cache (Options.CacheDir) holds only verified blobs, each
-//     written to a temporary file and renamed to cache/sha256/<hex>;
-//     concurrent requests in one process for the same blob fetch it once.
+//     written to a temporary file and renamed to CacheDir/sha256/<hex>, so
+//     several processes may share it; concurrent requests in one process for
+//     the same blob fetch it once. Nothing is ever evicted; temporary files
+//     older than a day (left by killed processes) are removed by Open.
 //   - Without Options.PlainHTTP every request goes over https, whatever the
 //     registry address (go-containerregistry would otherwise use http for
 //     loopback and private addresses).
@@ -165,8 +167,34 @@ func Open(ctx context.Context, ref string, opt Options) (store.Store, error) {
 		if err := os.MkdirAll(s.cache, 0o755); err != nil {
 			return nil, fmt.Errorf("opening OCI store %s: creating blob cache: %w", ref, err)
 		}
+		s.removeStaleTemps()
 	}
 	return s, nil
+}
+
+// staleTemp is the age after which a temporary file in the cache is left
+// over from a killed process: far longer than fetchTimeout of any real blob.
+const staleTemp = 24 * time.Hour
+
+// removeStaleTemps removes temporary files that killed processes left in the
+// cache. Fresh ones may be another process's download in progress.
+func (s *Store) removeStaleTemps() {
+	ents, err := os.ReadDir(s.cache)
+	if err != nil {
+		s.log.Warn("reading blob cache", "dir", s.cache, "err", err)
+		return
+	}
+	for _, e := range ents {
+		if !strings.Contains(e.Name(), ".tmp-") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTemp {
+			p := filepath.Join(s.cache, e.Name())
+			if err := os.Remove(p); err != nil {
+				s.log.Warn("removing stale temporary file", "file", p, "err", err)
+			}
+		}
+	}
 }
 
 // httpsOnly sends every request over https.

@@ -622,3 +622,31 @@ func TestAuth(t *testing.T) {
 	}
 	checkBundle(t, s, r, src)
 }
+
+func TestStaleTempsRemoved(t *testing.T) {
+	cache := t.TempDir()
+	dir := filepath.Join(cache, "sha256")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old, fresh, blob := filepath.Join(dir, "ab.tmp-1"), filepath.Join(dir, "ab.tmp-2"), filepath.Join(dir, "ab")
+	for _, p := range []string{old, fresh, blob} {
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-48 * time.Hour)
+	for _, p := range []string{old, blob} {
+		if err := os.Chtimes(p, long, long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Open(context.Background(), "127.0.0.1:1/ferry/store", Options{PlainHTTP: true, CacheDir: cache}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{old: false, fresh: true, blob: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v", filepath.Base(p), err == nil, want)
+		}
+	}
+}
