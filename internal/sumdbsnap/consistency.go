@@ -19,9 +19,10 @@ import (
 // key and be a prefix of s.Head's tree (else the database forked: an error).
 // An earlier head of the same size as s.Head must be s.Head's tree.
 //
-// Limit: a client that moved to s.Head and then reads a lookup still wrapped
-// with an earlier head also needs the proof of that record in s.Head's tree;
-// those tiles are in s only if s covers that module version.
+// A client that moved to s.Head and then reads a lookup still wrapped with
+// an earlier head proves that record in s.Head's tree from the union of the
+// earlier snapshot's tiles and these (what `ferry serve` merges); the tests
+// cover trees that grew past a tile between the snapshots.
 func (s *Snapshot) AddConsistency(ctx context.Context, remote Remote, earlier [][]byte) error {
 	verifier, err := note.NewVerifier(s.Key)
 	if err != nil {

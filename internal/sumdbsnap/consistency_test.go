@@ -62,6 +62,23 @@ func TestConsistency(t *testing.T) {
 		t.Error("CheckConsistency of a snapshot without the tiles: no error")
 	}
 
+	// A server merging both snapshots (tiles a union, each lookup as its
+	// snapshot has it): a client that moved to T2 still proves the records
+	// only the first snapshot has, wrapped with T1.
+	union := &Snapshot{Name: snap2.Name, Key: snap2.Key, Head: snap2.Head, Files: map[string][]byte{}}
+	for _, sn := range []*Snapshot{snap1, snap2} {
+		for f, data := range sn.Files {
+			if _, ok := union.Files[f]; !ok {
+				union.Files[f] = data
+			}
+		}
+	}
+	for _, w := range wants {
+		if err := clientFrom(union, snap2.Head, w); err != nil {
+			t.Errorf("client holding T2, record of the first snapshot: %v", err)
+		}
+	}
+
 	// An earlier head newer than the snapshot, or signed by another key, is refused.
 	if err := snap1.AddConsistency(context.Background(), remote(s), [][]byte{snap2.Head}); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Errorf("AddConsistency with a newer head: %v", err)
