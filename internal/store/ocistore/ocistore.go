@@ -16,16 +16,18 @@
 //	                        the bundle's manifest.
 //
 // Invariants:
-//   - Import pushes every blob, then the bundle manifest, then the import
-//     record. The registry refuses a manifest whose blobs it lacks, and List
-//     reads only import records, so a bundle is listed only when all of it is
-//     stored. A killed import leaves List as it was; a rerun uploads only the
+//   - Import pushes every blob, then (once all are stored) the bundle
+//     manifest, then the import record; List reads only import records, so a
+//     bundle is listed only when all of it is stored. A killed import leaves List as it was; a rerun uploads only the
 //     blobs the registry lacks (existence is checked with HEAD).
 //   - Importing a bundle whose import record exists changes nothing, not even
 //     the recorded import time.
-//   - Every byte read from the registry is checked against its digest before
-//     it is used or cached: manifests, configs, import records and blobs. A
-//     blob with the wrong digest is refused and never reaches the cache.
+//   - Everything read from the registry by digest is checked against that
+//     digest (and size) before it is used or cached: bundle manifests, ferry
+//     manifests, import records' config blobs and item blobs. An import
+//     record read by tag must name, as its subject, the bundle its tag and
+//     config name. A blob with the wrong digest is refused and never reaches
+//     the cache.
 //   - The blob cache (Options.CacheDir) holds only verified blobs, each
 //     written to a temporary file and renamed to CacheDir/sha256/<hex>, so
 //     several processes may share it; concurrent requests in one process for
@@ -39,6 +41,10 @@
 //   - The Store holds no state that another replica could contradict: only
 //     immutable things (manifests by digest, import records by tag, which
 //     are written once) are cached in memory.
+//
+// Limits: registries cap manifest size (distribution: 4 MiB), so a bundle
+// can have about 30,000 distinct item blobs; a ferry Manifest (a blob) may
+// be up to 512 MiB.
 package ocistore
 
 import (
