@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -99,7 +100,12 @@ SIGINT or SIGTERM stops accepting and drains requests in flight.`,
 				return err
 			}
 			if err := srv.Refresh(ctx); err != nil {
-				return err
+				// A replica on a registry that is down for a moment starts
+				// anyway, not ready (/readyz 503), and retries every --refresh.
+				if !strings.HasPrefix(sf.at, "oci://") || refresh <= 0 {
+					return err
+				}
+				log.Warn("store not readable yet; serving 503 until it is", "err", err)
 			}
 			m := metrics.New()
 			m.SetStoreSize(srv.StoreSize)
