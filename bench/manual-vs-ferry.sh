@@ -13,8 +13,9 @@
 # a network namespace with no network (needs root for `unshare -n`).
 # Every build uses a fresh GOCACHE.
 #
-# Usage: bench/manual-vs-ferry.sh [MODULE@VERSION]
-#   default: github.com/prometheus/prometheus@v0.316.0
+# Usage: [BUILD=./cmd/prometheus] bench/manual-vs-ferry.sh [MODULE@VERSION]
+#   default: github.com/prometheus/prometheus@v0.316.0; BUILD is what the
+#   first offline build builds (default ./...)
 # Results: a Markdown table on stdout and in $BENCH_DIR/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,7 +85,7 @@ t0=$(now)
 unshare -n sh -c "tar xzf '$M/gomodcache.tar.gz' -C '$D/gopath/pkg' && unzip -q '$M/go.zip' -d '$D/tc' && mv '$D/tc/golang.org/toolchain@v0.0.1-$GOV.$PLATDASH' '$D/go' && find '$D/go' -name _go.mod | while read f; do mv \"\$f\" \"\${f%_go.mod}go.mod\"; done && chmod +x '$D'/go/bin/* '$D'/go/pkg/tool/*/*"
 manual_install=$(since "$t0")
 t1=$(now)
-(cd "$SRC" && unshare -n $(far manual) GOPATH="$D/gopath" GOPROXY=off GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local go build ./...)
+(cd "$SRC" && unshare -n $(far manual) GOPATH="$D/gopath" GOPROXY=off GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local go build ${BUILD:-./...})
 manual_build=$(since "$t1")
 manual_first=$(since "$t0")
 
@@ -95,7 +96,7 @@ t0=$(now)
 unshare -n $(far ferry) PATH="$GOBIN_DIR:/usr/bin:/bin" "$W/ferry" install "$W/app.ferry" --prefix "$D/ferry" --goenv "$D/home/.config/go/env" -q >/dev/null
 ferry_install=$(since "$t0")
 t1=$(now)
-(cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go build ./...)
+(cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go build ${BUILD:-./...})
 ferry_build=$(since "$t1")
 ferry_first=$(since "$t0")
 gosumdb=$(cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go env GOSUMDB)
@@ -108,7 +109,7 @@ gosumdb=$(cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go
   echo "| pack (connected, cold caches) | ${manual_pack} s | ${ferry_pack} s |"
   echo "| size carried | $((manual_size/1048576)) MiB | $((ferry_size/1048576)) MiB |"
   echo "| install offline | ${manual_install} s (tar xzf + unzip) | ${ferry_install} s (verify + install) |"
-  echo "| first offline go build ./... (fresh GOCACHE) | ${manual_build} s | ${ferry_build} s |"
+  echo "| first offline go build ${BUILD:-./...} (fresh GOCACHE) | ${manual_build} s | ${ferry_build} s |"
   echo "| bare machine to first successful build | ${manual_first} s | ${ferry_first} s |"
   echo "| checksum database offline | GOSUMDB=off | GOSUMDB=$gosumdb, verified from the bundle |"
 } | tee "$W/results.md"

@@ -319,5 +319,16 @@ func checkSumDB(ctx context.Context, r *bundle.Reader, opt Options) (int, []Prob
 	for _, err := range sumdbsnap.Verify(ctx, key, snap, wants) {
 		problems = append(problems, Problem{File: prefix, Msg: err.Error()})
 	}
+	// Earlier heads the bundle claims to extend: a go command that holds one
+	// of them must accept the new head from the bundle's tiles alone.
+	if len(m.SumDB.Heads) > 0 {
+		heads := make([][]byte, len(m.SumDB.Heads))
+		for i, h := range m.SumDB.Heads {
+			heads[i] = []byte(h)
+		}
+		if err := snap.CheckConsistency(heads); err != nil {
+			problems = append(problems, Problem{File: prefix, Msg: "earlier tree heads: " + err.Error()})
+		}
+	}
 	return len(wants), problems
 }
