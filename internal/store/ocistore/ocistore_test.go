@@ -357,21 +357,35 @@ func TestKilledImport(t *testing.T) {
 		t.Errorf("Manifest after a killed import: %v, want fs.ErrNotExist", err)
 	}
 
-	// Which blobs did the registry keep?
-	var missing int
-	for _, bl := range r.Blobs() {
-		if bl.Digest == r.Digest() {
-			continue // the OCI manifest is not a blob upload
+	// Which blobs did the registry keep? An upload the client gave up on may
+	// still be committed by the registry a moment later: count until the
+	// answer is stable.
+	countMissing := func() int {
+		var missing int
+		for _, bl := range r.Blobs() {
+			if bl.Digest == r.Digest() {
+				continue // the OCI manifest is not a blob upload
+			}
+			req, _ := http.NewRequest(http.MethodHead, reg.srv.URL+"/v2/"+repoPath+"/blobs/"+bl.Digest, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				missing++
+			}
 		}
-		req, _ := http.NewRequest(http.MethodHead, reg.srv.URL+"/v2/"+repoPath+"/blobs/"+bl.Digest, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		return missing
+	}
+	missing := countMissing()
+	for i := 0; i < 50; i++ {
+		time.Sleep(100 * time.Millisecond)
+		again := countMissing()
+		if again == missing {
+			break
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			missing++
-		}
+		missing = again
 	}
 	if missing == 0 || missing == len(r.Blobs())-1 {
 		t.Fatalf("%d of %d blobs missing after the killed import: it was not killed midway", missing, len(r.Blobs())-1)
