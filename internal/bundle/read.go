@@ -464,7 +464,9 @@ func (r *Reader) VerifyBlob(ctx context.Context, digest string) error {
 		return err
 	}
 	h := sha256.New()
-	buf := make([]byte, 1<<20)
+	// Most blobs are small (.info, .mod, tiles): a buffer no bigger than the
+	// blob keeps thousands of calls from churning the heap.
+	buf := make([]byte, max(min(sr.Size(), 1<<20), 512))
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%s: verifying blob %s: %w", r.path, digest, err)

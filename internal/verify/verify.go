@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 
+	kflate "github.com/klauspost/compress/flate"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
@@ -237,6 +238,9 @@ func itemHash(r *bundle.Reader, it bundle.Item) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("not a valid zip: %w", err)
 	}
+	// Inflating every zip is most of verify's time; klauspost's inflater
+	// is a drop-in that is markedly faster than compress/flate.
+	z.RegisterDecompressor(zip.Deflate, kflate.NewReader)
 	var names []string
 	byName := map[string]*zip.File{}
 	for _, f := range z.File {
