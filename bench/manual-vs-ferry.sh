@@ -13,7 +13,7 @@
 # a network namespace with no network (needs root for `unshare -n`).
 # Every build uses a fresh GOCACHE.
 #
-# Usage: [BUILD=./cmd/prometheus] bench/manual-vs-ferry.sh [MODULE@VERSION]
+# Usage: [BENCH_DIR=DIR] [BUILD=./cmd/prometheus] [SKIP_BUILD=1] bench/manual-vs-ferry.sh [MODULE@VERSION]
 #   default: github.com/prometheus/prometheus@v0.316.0; BUILD is what the
 #   first offline build builds (default ./...)
 # Results: a Markdown table on stdout and in $BENCH_DIR/results.md.
@@ -59,7 +59,8 @@ M="$W/manual"
 mkdir -p "$M"
 t0=$(now)
 (cd "$SRC" && $(cleanenv manual) go mod download all)
-tc=$($(cleanenv manual) sh -c "cd $M && go mod download -json golang.org/toolchain@v0.0.1-$GOV.$PLATDASH" | sed -n 's/.*"Zip": "\(.*\)".*/\1/p')
+# The Go archive comes from its own cache, so it is not also in the tarred GOMODCACHE.
+tc=$($(cleanenv goarchive) sh -c "cd $M && go mod download -json golang.org/toolchain@v0.0.1-$GOV.$PLATDASH" | sed -n 's/.*"Zip": "\(.*\)".*/\1/p')
 cp "$tc" "$M/go.zip"
 tar czf "$M/gomodcache.tar.gz" -C "$W/env-manual/gopath/pkg" mod
 manual_pack=$(since "$t0")
@@ -71,6 +72,12 @@ t0=$(now)
 ferry_pack=$(since "$t0")
 ferry_size=$(stat -c %s "$W/app.ferry")
 
+echo "== ferry: signed pack (same inputs, download cache warm)"
+"$W/ferry" key generate bench --dir "$W" -q >/dev/null
+t0=$(now)
+(cd "$SRC" && $(cleanenv ferry) "$W/ferry" pack . -o "$W/signed.ferry" --platform "$PLAT" --toolchain "$GOV" --cache "$W/ferry-cache" --sign-key "$W/bench.key" -q)
+ferry_repack=$(since "$t0")
+
 # The far side: no network, fresh HOME.
 far() { # far NAME: environment of a fresh offline user
   local d="$W/far-$1"
@@ -81,22 +88,32 @@ far() { # far NAME: environment of a fresh offline user
 echo "== manual: install offline"
 D="$W/far-manual"
 mkdir -p "$D/gopath/pkg"
+sync
 t0=$(now)
 unshare -n sh -c "tar xzf '$M/gomodcache.tar.gz' -C '$D/gopath/pkg' && unzip -q '$M/go.zip' -d '$D/tc' && mv '$D/tc/golang.org/toolchain@v0.0.1-$GOV.$PLATDASH' '$D/go' && find '$D/go' -name _go.mod | while read f; do mv \"\$f\" \"\${f%_go.mod}go.mod\"; done && chmod +x '$D'/go/bin/* '$D'/go/pkg/tool/*/*"
 manual_install=$(since "$t0")
 t1=$(now)
-(cd "$SRC" && unshare -n $(far manual) GOPATH="$D/gopath" GOPROXY=off GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local go build ${BUILD:-./...})
+[ -n "${SKIP_BUILD:-}" ] || (cd "$SRC" && unshare -n $(far manual) GOPATH="$D/gopath" GOPROXY=off GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local go build ${BUILD:-./...})
 manual_build=$(since "$t1")
 manual_first=$(since "$t0")
+
+echo "== ferry: signed install offline"
+D="$W/far-signed"
+mkdir -p "$D"
+sync
+t0=$(now)
+unshare -n $(far signed) PATH="$GOBIN_DIR:/usr/bin:/bin" "$W/ferry" install "$W/signed.ferry" --key "$W/bench.pub" --prefix "$D/ferry" --goenv - -q >/dev/null
+signed_install=$(since "$t0")
 
 echo "== ferry: install offline"
 D="$W/far-ferry"
 mkdir -p "$D"
+sync
 t0=$(now)
 unshare -n $(far ferry) PATH="$GOBIN_DIR:/usr/bin:/bin" "$W/ferry" install "$W/app.ferry" --prefix "$D/ferry" --goenv "$D/home/.config/go/env" -q >/dev/null
 ferry_install=$(since "$t0")
 t1=$(now)
-(cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go build ${BUILD:-./...})
+[ -n "${SKIP_BUILD:-}" ] || (cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go build ${BUILD:-./...})
 ferry_build=$(since "$t1")
 ferry_first=$(since "$t0")
 gosumdb=$(cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go env GOSUMDB)
@@ -108,8 +125,12 @@ gosumdb=$(cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go
   echo "|---|---|---|"
   echo "| pack (connected, cold caches) | ${manual_pack} s | ${ferry_pack} s |"
   echo "| size carried | $((manual_size/1048576)) MiB | $((ferry_size/1048576)) MiB |"
-  echo "| install offline | ${manual_install} s (tar xzf + unzip) | ${ferry_install} s (verify + install) |"
-  echo "| first offline go build ${BUILD:-./...} (fresh GOCACHE) | ${manual_build} s | ${ferry_build} s |"
-  echo "| bare machine to first successful build | ${manual_first} s | ${ferry_first} s |"
+  echo "| pack again, signed (download cache warm) | | ${ferry_repack} s |"
+  echo "| install offline | ${manual_install} s (tar xzf + unzip) | ${ferry_install} s (verify incl. every h1: + install) |"
+  echo "| install offline, signed bundle (--key) | | ${signed_install} s (verify + install) |"
+  if [ -z "${SKIP_BUILD:-}" ]; then
+    echo "| first offline go build ${BUILD:-./...} (fresh GOCACHE) | ${manual_build} s | ${ferry_build} s |"
+    echo "| bare machine to first successful build | ${manual_first} s | ${ferry_first} s |"
+  fi
   echo "| checksum database offline | GOSUMDB=off | GOSUMDB=$gosumdb, verified from the bundle |"
 } | tee "$W/results.md"
