@@ -5,11 +5,12 @@
 # GOSUMDB at its default. Needs root (unshare -n).
 #
 # Usage: bench/demo.sh [FERRY_BINARY] [MODULE@VERSION]
-#   default project: github.com/prometheus/prometheus@v0.316.0
+#   default project: github.com/junegunn/fzf@v0.65.2 (a few minutes); for a big one:
+#   bench/demo.sh "" github.com/prometheus/prometheus@v0.316.0 (419 modules; the build takes ~10 min on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FERRY=${1:-}
-MOD=${2:-github.com/prometheus/prometheus@v0.316.0}
+MOD=${2:-github.com/junegunn/fzf@v0.65.2}
 W=${DEMO_DIR:-/tmp/ferry-demo}
 rm -rf "$W"; mkdir -p "$W"
 if [ -z "$FERRY" ]; then FERRY="$W/ferry"; CGO_ENABLED=0 go build -o "$FERRY" ./cmd/ferry; fi
