@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/goenv"
+	"github.com/ferry-dev/ferry/internal/sumdbsnap"
 )
 
 const pseudo = "v0.0.0-20200101000000-abcdefabcdef"
@@ -282,7 +283,7 @@ func TestSecondBundleMerges(t *testing.T) {
 		}
 	}
 	sizeOf := func(file string, lookup bool) int64 {
-		n, err := signedTreeSize([]byte(readFile(t, filepath.Join(mod, file))), lookup)
+		n, err := sumdbsnap.SignedTreeSize([]byte(readFile(t, filepath.Join(mod, file))), lookup)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +303,7 @@ func TestSecondBundleMerges(t *testing.T) {
 	if got := readFile(t, filepath.Join(gen1, "example.com/a/@v/list")); got != "v1.0.0\nv1.1.0\n" {
 		t.Errorf("previous generation changed: list = %q", got)
 	}
-	if n, _ := signedTreeSize([]byte(readFile(t, filepath.Join(gen1, "sumdb/sum.test/latest"))), false); n != 10 {
+	if n, _ := sumdbsnap.SignedTreeSize([]byte(readFile(t, filepath.Join(gen1, "sumdb/sum.test/latest"))), false); n != 10 {
 		t.Errorf("previous generation's latest changed")
 	}
 	// The toolchain of the first bundle stays.

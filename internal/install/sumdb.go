@@ -10,9 +10,8 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/mod/sumdb/tlog"
-
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/sumdbsnap"
 )
 
 // maxSigned bounds the size of a lookup or tree head read into memory.
@@ -62,11 +61,11 @@ func placeSigned(ctx context.Context, src Source, it bundle.Item, dst string, lo
 	if bytes.Equal(old, data) {
 		return actPresent, "", nil
 	}
-	newSize, err := signedTreeSize(data, lookup)
+	newSize, err := sumdbsnap.SignedTreeSize(data, lookup)
 	if err != nil {
 		return 0, "", fmt.Errorf("item %s: %w", it.File, err)
 	}
-	oldSize, err := signedTreeSize(old, lookup)
+	oldSize, err := sumdbsnap.SignedTreeSize(old, lookup)
 	if err != nil {
 		// The store's copy is unreadable; the bundle's was verified.
 		if err := writeBytes(dst, data); err != nil {
@@ -81,30 +80,6 @@ func placeSigned(ctx context.Context, src Source, it bundle.Item, dst string, lo
 		return 0, "", err
 	}
 	return actWritten, "", nil
-}
-
-// signedTreeSize returns the size of the tree in the signed tree head that
-// data carries: data is a lookup response (a record followed by the signed
-// note) or, if !lookup, the signed note itself.
-func signedTreeSize(data []byte, lookup bool) (int64, error) {
-	msg := data
-	if lookup {
-		_, _, rest, err := tlog.ParseRecord(data)
-		if err != nil {
-			return 0, fmt.Errorf("parsing lookup: %w", err)
-		}
-		msg = rest
-	}
-	// A signed note is its text (ending in '\n'), a blank line and signature lines.
-	i := bytes.LastIndex(msg, []byte("\n\n"))
-	if i < 0 {
-		return 0, errors.New("parsing tree head: no signature block")
-	}
-	tree, err := tlog.ParseTree(msg[:i+1])
-	if err != nil {
-		return 0, fmt.Errorf("parsing tree head: %w", err)
-	}
-	return tree.N, nil
 }
 
 func readLimited(p string) ([]byte, error) {

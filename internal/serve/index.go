@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,10 +14,10 @@ import (
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/store"
+	"github.com/ferry-dev/ferry/internal/sumdbsnap"
 )
 
 const toolchainModule = "golang.org/toolchain"
@@ -247,28 +246,5 @@ func treeSizeOf(ctx context.Context, st store.Store, t *target, lookup bool) (in
 	if err != nil {
 		return 0, fmt.Errorf("reading blob %s: %w", t.digest, err)
 	}
-	return signedTreeSize(data, lookup)
-}
-
-// signedTreeSize returns the size of the tree in the signed tree head that
-// data carries: a lookup answer (a record followed by the signed note) or,
-// if !lookup, the signed note itself.
-func signedTreeSize(data []byte, lookup bool) (int64, error) {
-	msg := data
-	if lookup {
-		_, _, rest, err := tlog.ParseRecord(data)
-		if err != nil {
-			return 0, fmt.Errorf("parsing lookup: %w", err)
-		}
-		msg = rest
-	}
-	i := bytes.LastIndex(msg, []byte("\n\n"))
-	if i < 0 {
-		return 0, errors.New("parsing tree head: no signature block")
-	}
-	tree, err := tlog.ParseTree(msg[:i+1])
-	if err != nil {
-		return 0, fmt.Errorf("parsing tree head: %w", err)
-	}
-	return tree.N, nil
+	return sumdbsnap.SignedTreeSize(data, lookup)
 }

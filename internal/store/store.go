@@ -57,3 +57,28 @@ type Store interface {
 	// (Digest, ManifestDigest, Size and Items are taken from r).
 	Import(ctx context.Context, r *bundle.Reader, info BundleInfo) error
 }
+
+// Describe completes info for bundle r of size bytes, as every Store's
+// Import records it: identity and counts from r, name, version and creation
+// date from its manifest unless info sets them, and the import time now
+// unless info sets it.
+func Describe(r *bundle.Reader, size int64, info BundleInfo) BundleInfo {
+	m := r.Manifest()
+	info.Digest = r.Digest()
+	info.ManifestDigest = r.ManifestDigest()
+	info.Size = size
+	info.Items = len(m.Items)
+	if info.Name == "" {
+		info.Name = m.Name
+	}
+	if info.Version == "" {
+		info.Version = m.Version
+	}
+	if info.Created == "" {
+		info.Created = m.Created
+	}
+	if info.Imported.IsZero() {
+		info.Imported = time.Now().UTC().Truncate(time.Millisecond)
+	}
+	return info
+}

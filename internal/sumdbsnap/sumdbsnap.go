@@ -492,3 +492,27 @@ func (s *Snapshot) WriteDir(root string) error {
 	}
 	return nil
 }
+
+// SignedTreeSize returns the size of the tree in the signed tree head that
+// data carries: data is a lookup response (a record followed by the signed
+// note) or, if !lookup, the signed note itself.
+func SignedTreeSize(data []byte, lookup bool) (int64, error) {
+	msg := data
+	if lookup {
+		_, _, rest, err := tlog.ParseRecord(data)
+		if err != nil {
+			return 0, fmt.Errorf("parsing lookup: %w", err)
+		}
+		msg = rest
+	}
+	// A signed note is its text (ending in '\n'), a blank line and signature lines.
+	i := bytes.LastIndex(msg, []byte("\n\n"))
+	if i < 0 {
+		return 0, errors.New("parsing tree head: no signature block")
+	}
+	tree, err := tlog.ParseTree(msg[:i+1])
+	if err != nil {
+		return 0, fmt.Errorf("parsing tree head: %w", err)
+	}
+	return tree.N, nil
+}

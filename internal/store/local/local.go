@@ -32,7 +32,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/store"
@@ -213,23 +212,7 @@ func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleI
 	if err != nil {
 		return err
 	}
-	m := r.Manifest()
-	info.Digest = r.Digest()
-	info.ManifestDigest = r.ManifestDigest()
-	info.Size = size
-	info.Items = len(m.Items)
-	if info.Name == "" {
-		info.Name = m.Name
-	}
-	if info.Version == "" {
-		info.Version = m.Version
-	}
-	if info.Created == "" {
-		info.Created = m.Created
-	}
-	if info.Imported.IsZero() {
-		info.Imported = time.Now().UTC()
-	}
+	info = store.Describe(r, size, info)
 	return s.writeIndex(append(infos, info))
 }
 

@@ -601,23 +601,7 @@ func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleI
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
-	m := r.Manifest()
-	info.Digest = digest
-	info.ManifestDigest = r.ManifestDigest()
-	info.Size = fi.Size()
-	info.Items = len(m.Items)
-	if info.Name == "" {
-		info.Name = m.Name
-	}
-	if info.Version == "" {
-		info.Version = m.Version
-	}
-	if info.Created == "" {
-		info.Created = m.Created
-	}
-	if info.Imported.IsZero() {
-		info.Imported = time.Now().UTC().Truncate(time.Millisecond)
-	}
+	info = store.Describe(r, fi.Size(), info)
 
 	start := time.Now()
 	img, manifest, err := bundleImage(r)
