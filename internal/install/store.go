@@ -18,12 +18,11 @@ import (
 	"sync"
 
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/semver"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 )
 
-const toolchainModule = "golang.org/toolchain"
+const toolchainModule = bundle.ToolchainModule
 
 // genResult is what buildGeneration did.
 type genResult struct {
@@ -410,7 +409,6 @@ func writeList(staging, vdir string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("regenerating version list of %s: %w", mod, err)
 	}
-	seen := map[string]bool{}
 	var versions []string
 	for _, e := range ents {
 		name := e.Name()
@@ -418,20 +416,10 @@ func writeList(staging, vdir string) (bool, error) {
 		if ext != ".mod" && !(mod == toolchainModule && ext == ".zip") {
 			continue
 		}
-		v, err := module.UnescapeVersion(strings.TrimSuffix(name, ext))
-		if err != nil || !semver.IsValid(v) || seen[v] {
-			continue
+		if v, err := module.UnescapeVersion(strings.TrimSuffix(name, ext)); err == nil {
+			versions = append(versions, v)
 		}
-		if mod != toolchainModule && module.IsPseudoVersion(v) {
-			continue
-		}
-		seen[v] = true
-		versions = append(versions, v)
 	}
-	semver.Sort(versions)
-	var buf bytes.Buffer
-	for _, v := range versions {
-		buf.WriteString(v + "\n")
-	}
-	return ensureFile(filepath.Join(dir, "list"), buf.Bytes())
+	list, _ := bundle.VersionList(mod, versions)
+	return ensureFile(filepath.Join(dir, "list"), list)
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // toolchainModule is the module path the go command downloads toolchains as.
-const toolchainModule = "golang.org/toolchain"
+const toolchainModule = bundle.ToolchainModule
 
 // existencePlatform is the platform whose toolchain metadata the go command
 // stats to decide whether a Go version exists, whatever the host.

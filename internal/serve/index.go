@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,7 +19,7 @@ import (
 	"github.com/ferry-dev/ferry/internal/sumdbsnap"
 )
 
-const toolchainModule = "golang.org/toolchain"
+const toolchainModule = bundle.ToolchainModule
 
 // maxSigned bounds the size of a lookup or tree head read into memory.
 const maxSigned = 1 << 20
@@ -120,19 +119,12 @@ func buildIndex(ctx context.Context, st store.Store, infos []store.BundleInfo, l
 	}
 	for escMod, vs := range versions {
 		mod, _ := module.UnescapePath(escMod)
-		var list []string
+		all := make([]string, 0, len(vs))
 		for v := range vs {
-			if mod != toolchainModule && module.IsPseudoVersion(v) {
-				continue
-			}
-			list = append(list, v)
+			all = append(all, v)
 		}
-		semver.Sort(list)
-		var buf bytes.Buffer
-		for _, v := range list {
-			buf.WriteString(v + "\n")
-		}
-		ix.files[escMod+"/@v/list"] = generated("list", buf.Bytes())
+		data, list := bundle.VersionList(mod, all)
+		ix.files[escMod+"/@v/list"] = generated("list", data)
 		if mod != toolchainModule {
 			ix.modules = append(ix.modules, Module{Path: mod, Versions: list})
 		}

@@ -256,7 +256,7 @@ type clientOps struct {
 	mu       sync.Mutex
 	cache    map[string][]byte // "name/lookup/..." -> rewritten answers
 	files    map[string][]byte
-	security string
+	security securityLatch
 }
 
 func (o *clientOps) ReadRemote(p string) ([]byte, error) {
@@ -307,18 +307,10 @@ func (o *clientOps) Log(msg string) { slog.DebugContext(o.ctx, "sumdbsnap: "+msg
 
 func (o *clientOps) SecurityError(msg string) {
 	slog.ErrorContext(o.ctx, "sumdbsnap: checksum database security error", "db", o.name, "detail", msg)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.security == "" {
-		o.security = msg
-	}
+	o.security.set(msg)
 }
 
-func (o *clientOps) securityError() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.security
-}
+func (o *clientOps) securityError() string { return o.security.get() }
 
 // Verify checks snap fully offline with key: the head's signature, each want's
 // lookup file (wrapped with the head), its inclusion proof through the tiles
@@ -413,7 +405,7 @@ type offlineOps struct {
 
 	mu       sync.Mutex
 	latest   []byte
-	security string
+	security securityLatch
 }
 
 func (o *offlineOps) ReadRemote(p string) ([]byte, error) {
@@ -452,17 +444,29 @@ func (o *offlineOps) Log(msg string)                        { slog.DebugContext(
 
 func (o *offlineOps) SecurityError(msg string) {
 	slog.ErrorContext(o.ctx, "sumdbsnap: checksum database snapshot security error", "db", o.name, "detail", msg)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.security == "" {
-		o.security = msg
+	o.security.set(msg)
+}
+
+func (o *offlineOps) securityError() string { return o.security.get() }
+
+// securityLatch keeps the first security error a sumdb.Client reports.
+type securityLatch struct {
+	mu  sync.Mutex
+	msg string
+}
+
+func (l *securityLatch) set(msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.msg == "" {
+		l.msg = msg
 	}
 }
 
-func (o *offlineOps) securityError() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.security
+func (l *securityLatch) get() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.msg
 }
 
 // WriteDir writes the snapshot into root laid out as a GOPROXY directory:
