@@ -61,9 +61,14 @@ SIGINT or SIGTERM stops accepting and drains requests in flight.`,
   GOPROXY=http://ferry.internal:8080 go build ./...`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			var h slog.Handler = slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+			// Log records (access records above all) are buffered off the
+			// request path: a write(2) per request under the handler's lock
+			// serialised all requests. Close writes what is pending.
+			lw := accesslog.NewWriter(a.stderr)
+			defer lw.Close()
+			var h slog.Handler = slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelInfo})
 			if logJSON {
-				h = slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+				h = slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: slog.LevelInfo})
 			}
 			log := slog.New(h)
 			if (tlsCert == "") != (tlsKey == "") {
@@ -92,7 +97,7 @@ SIGINT or SIGTERM stops accepting and drains requests in flight.`,
 				return err
 			}
 			defer closeStore()
-			if _, err := a.importBundles(ctx, st, args, &t); err != nil {
+			if _, err := a.importBundles(ctx, st, sf.at, args, &t); err != nil {
 				return err
 			}
 			srv, err := serve.New(st, serve.Options{Log: log})

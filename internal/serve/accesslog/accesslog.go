@@ -12,6 +12,9 @@
 //     bytes counts body bytes written, not headers.
 //   - The ResponseWriter handed to the inner handler still supports
 //     http.Flusher, io.ReaderFrom and http.ResponseController (Unwrap).
+//   - A Writer under the log's handler takes the log's I/O off the request
+//     path: records reach the underlying writer whole, in the order logged,
+//     within 100 ms, and all of them by Close.
 package accesslog
 
 import (
