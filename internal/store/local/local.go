@@ -44,7 +44,9 @@ const maxIndexSize = 64 << 20
 type Store struct {
 	dir string
 
-	mu      sync.Mutex
+	// mu guards readers. Every request of a server reads it (Blob), so
+	// lookups take only the read lock; opening a bundle takes the write lock.
+	mu      sync.RWMutex
 	readers map[string]*bundle.Reader // bundle digest -> open reader
 }
 
@@ -132,12 +134,18 @@ func (s *Store) reader(bundleDigest string) (*bundle.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.mu.RLock()
+	r, ok := s.readers[bundleDigest]
+	s.mu.RUnlock()
+	if ok {
+		return r, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.readers[bundleDigest]; ok {
 		return r, nil
 	}
-	r, err := bundle.Open(p)
+	r, err = bundle.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("opening stored bundle: %w", err)
 	}
