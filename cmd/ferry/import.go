@@ -69,20 +69,21 @@ func openStore(ctx context.Context, f *storeFlags, log *slog.Logger) (store.Stor
 
 // importBundles verifies each bundle exactly as 'ferry verify' does and
 // imports it into st. It stops at the first bundle that fails.
-func (a *app) importBundles(ctx context.Context, st store.Store, paths []string, t *trustFlags) ([]store.BundleInfo, error) {
+func (a *app) importBundles(ctx context.Context, st store.Store, where string, paths []string, t *trustFlags) ([]store.BundleInfo, error) {
 	var out []store.BundleInfo
 	for _, p := range paths {
-		r, rep, err := a.check(ctx, p, t)
+		src, closeAll, rep, err := a.check(ctx, p, t, storedBase(st, where))
 		if err != nil {
 			return out, err
 		}
 		if !rep.OK() {
-			r.Close()
+			closeAll()
 			return out, fmt.Errorf("%s: not imported: %w", p, rep.Err())
 		}
+		r := fileOf(src)
 		info := store.BundleInfo{Signer: rep.Signer}
 		err = st.Import(ctx, r, info)
-		r.Close()
+		closeAll()
 		if err != nil {
 			return out, fmt.Errorf("importing %s: %w", p, err)
 		}
@@ -118,7 +119,7 @@ sees half of it. Importing a bundle that is already there changes nothing.`,
 				return err
 			}
 			defer closeStore()
-			infos, err := a.importBundles(ctx, st, args, &t)
+			infos, err := a.importBundles(ctx, st, sf.at, args, &t)
 			if err != nil {
 				return err
 			}

@@ -55,11 +55,11 @@ installing the same bundle twice changes nothing.`,
 			if err != nil {
 				return err
 			}
-			r, rep, err := a.check(ctx, args[0], &t, filepath.Join(abs, "go"))
+			r, closeAll, rep, err := a.check(ctx, args[0], &t, installedBase(abs), filepath.Join(abs, "go"))
 			if err != nil {
 				return err
 			}
-			defer r.Close()
+			defer closeAll()
 			if !rep.OK() {
 				if a.json {
 					a.printJSON(rep)

@@ -19,11 +19,13 @@ import (
 
 func (a *app) packCmd() *cobra.Command {
 	var (
-		opt       pack.Options
-		platforms []string
-		tcs       []string
-		keyFile   string
-		heads     []string
+		opt          pack.Options
+		platforms    []string
+		tcs          []string
+		keyFile      string
+		heads        []string
+		baseFile     string
+		baseManifest string
 	)
 	cmd := &cobra.Command{
 		Use:   "pack [DIR ...] -o BUNDLE",
@@ -46,11 +48,23 @@ but that could not be fetched are listed as warnings.`,
 		Example: `  ferry pack . -o app.ferry
   ferry pack ./svc ./tools -o all.ferry --platform linux/amd64,linux/arm64,windows/amd64 \
       --toolchain go1.26.8,go1.27.4 --tool golang.org/x/tools/cmd/stringer@v0.30.0
-  ferry pack . -o app.ferry --sign-key team.key`,
+  ferry pack . -o app.ferry --sign-key team.key
+  ferry pack . -o app-v2.ferry --base app-v1.ferry     # a delta: only what v1 lacks
+  ferry pack . -o app-v2.ferry --base-manifest far-side.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt.Dirs = args
 			opt.Platforms = splitList(platforms)
 			opt.Toolchains = splitList(tcs)
+			if baseFile != "" && baseManifest != "" {
+				return fmt.Errorf("give --base or --base-manifest, not both")
+			}
+			if baseFile != "" || baseManifest != "" {
+				m, d, err := readBase(baseFile, baseManifest)
+				if err != nil {
+					return err
+				}
+				opt.Base, opt.BaseDigest = m, d
+			}
 			for _, h := range heads {
 				data, err := readSumDBHead(h)
 				if err != nil {
@@ -111,6 +125,8 @@ but that could not be fetched are listed as warnings.`,
 	f.StringArrayVar(&opt.Modules, "module", nil, "extra MODULE@VERSION to carry (repeatable)")
 	f.StringVar(&keyFile, "sign-key", "", "sign the bundle with this private key (see `ferry key generate`)")
 	f.StringArrayVar(&heads, "sumdb-head", nil, "earlier checksum database tree head to prove consistent: a saved signed head note (e.g. GOPATH/pkg/sumdb/NAME/latest) or a bundle (repeatable)")
+	f.StringVar(&baseFile, "base", "", "write a delta: carry only what this earlier bundle lacks")
+	f.StringVar(&baseManifest, "base-manifest", "", "write a delta against a bundle the far side has, from its manifest (`ferry state export`)")
 	f.StringVar(&opt.Name, "name", "", "bundle name")
 	f.StringVar(&opt.Version, "bundle-version", "", "bundle version (semver)")
 	f.IntVarP(&opt.Jobs, "jobs", "j", 8, "concurrent downloads")
@@ -177,4 +193,26 @@ func readSumDBHead(p string) ([][]byte, error) {
 		return nil, fmt.Errorf("--sumdb-head %s: too large for a signed tree head", p)
 	}
 	return [][]byte{data}, nil
+}
+
+// readBase reads the manifest a delta is packed against: that of a bundle
+// file, or one exported with 'ferry state export'.
+func readBase(file, manifest string) (*bundle.Manifest, string, error) {
+	if file != "" {
+		r, err := bundle.Open(file)
+		if err != nil {
+			return nil, "", fmt.Errorf("--base: %w", err)
+		}
+		defer r.Close()
+		return r.Manifest(), r.ManifestDigest(), nil
+	}
+	data, err := os.ReadFile(manifest)
+	if err != nil {
+		return nil, "", fmt.Errorf("--base-manifest: %w", err)
+	}
+	m, err := bundle.DecodeManifest(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("--base-manifest %s: not a ferry manifest: %w", manifest, err)
+	}
+	return m, bundle.Digest(data), nil
 }

@@ -97,7 +97,7 @@ SIGINT or SIGTERM stops accepting and drains requests in flight.`,
 				return err
 			}
 			defer closeStore()
-			if _, err := a.importBundles(ctx, st, args, &t); err != nil {
+			if _, err := a.importBundles(ctx, st, sf.at, args, &t); err != nil {
 				return err
 			}
 			srv, err := serve.New(st, serve.Options{Log: log})

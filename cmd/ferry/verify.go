@@ -17,6 +17,7 @@ type trustFlags struct {
 	sumdbKey string
 	jobs     int
 	deep     bool
+	bases    []string
 }
 
 func (t *trustFlags) add(cmd *cobra.Command) {
@@ -24,19 +25,32 @@ func (t *trustFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&t.sumdbKey, "sumdb-key", "", "verifier key of the checksum database (default: from the local go command)")
 	cmd.Flags().IntVarP(&t.jobs, "jobs", "j", runtime.GOMAXPROCS(0), "parallel checks")
 	cmd.Flags().BoolVar(&t.deep, "deep", false, "recompute every zip's h1: hash even when a trusted signature vouches for them")
+	cmd.Flags().StringArrayVar(&t.bases, "base", nil, "for a delta bundle: its base bundle file (repeatable for a chain of deltas)")
 }
 
-// check opens and verifies a bundle; goroots are extra places to find the
-// checksum database key.
-func (a *app) check(ctx context.Context, path string, t *trustFlags, goroots ...string) (*bundle.Reader, *verify.Report, error) {
-	r, err := bundle.Open(path)
+// check opens and verifies a bundle; a delta is read through its base (a
+// --base file, or what finder holds). goroots are extra places to find the
+// checksum database key. The caller must call the returned close.
+func (a *app) check(ctx context.Context, path string, t *trustFlags, finder *baseFinder, goroots ...string) (bundle.Source, func(), *verify.Report, error) {
+	f, err := bundle.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	var r bundle.Source = f
+	closeAll := func() { f.Close() }
+	if f.NeedsBase() {
+		l, closeBase, err := withBase(ctx, f, t.bases, finder)
+		if err != nil {
+			f.Close()
+			return nil, nil, nil, err
+		}
+		r = l
+		closeAll = func() { closeBase(); f.Close() }
 	}
 	vs, err := verifiers(t.keys)
 	if err != nil {
-		r.Close()
-		return nil, nil, err
+		closeAll()
+		return nil, nil, nil, err
 	}
 	opt := verify.Options{Signers: vs, Jobs: t.jobs, Deep: t.deep}
 	if m := r.Manifest(); m.SumDB != nil {
@@ -56,10 +70,10 @@ func (a *app) check(ctx context.Context, path string, t *trustFlags, goroots ...
 	rep, err := verify.Bundle(ctx, r, opt)
 	prog.finish()
 	if err != nil {
-		r.Close()
-		return nil, nil, err
+		closeAll()
+		return nil, nil, nil, err
 	}
-	return r, rep, nil
+	return r, closeAll, rep, nil
 }
 
 func (a *app) verifyCmd() *cobra.Command {
@@ -80,11 +94,11 @@ the exit status is 1 if there is any.`,
   ferry verify app.ferry --key team.pub --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, rep, err := a.check(cmd.Context(), args[0], &t)
+			_, closeAll, rep, err := a.check(cmd.Context(), args[0], &t, nil)
 			if err != nil {
 				return err
 			}
-			defer r.Close()
+			defer closeAll()
 			if a.json {
 				if err := a.printJSON(rep); err != nil {
 					return err

@@ -3,6 +3,7 @@ package bundle
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Kind says what an item of a bundle is and where it goes.
@@ -45,6 +46,11 @@ type Manifest struct {
 
 	SumDB *SumDB `json:"sumdb,omitempty"`
 
+	// Base, when set, makes this bundle a delta: its Items still list
+	// everything a full bundle would hold, but blobs whose digest an item of
+	// the base also has are left out of the file and are read from the base.
+	Base *Base `json:"base,omitempty"`
+
 	// Missing lists modules that pack could not carry and what will not work
 	// offline because of them.
 	Missing []Missing `json:"missing,omitempty"`
@@ -60,6 +66,23 @@ type SumDB struct {
 	Head string `json:"head"`
 	// Heads are earlier tree heads the snapshot also carries consistency tiles for.
 	Heads []string `json:"heads,omitempty"`
+}
+
+// Base names the bundle a delta was packed against, by the digest of its
+// ferry manifest (stable whether or not the base was signed).
+type Base struct {
+	ManifestDigest string `json:"manifestDigest"`
+	Name           string `json:"name,omitempty"`
+	Version        string `json:"version,omitempty"`
+}
+
+// String names the base for messages: "NAME VERSION (sha256:...)".
+func (b *Base) String() string {
+	s := b.ManifestDigest
+	if b.Name != "" || b.Version != "" {
+		s = strings.TrimSpace(b.Name+" "+b.Version) + " (" + s + ")"
+	}
+	return s
 }
 
 // Missing is a module version pack could not carry.
@@ -96,6 +119,9 @@ func (m *Manifest) Sort() {
 func (m *Manifest) Check() error {
 	if m.SchemaVersion != SchemaVersion {
 		return fmt.Errorf("unsupported manifest schema version %d (this ferry reads %d)", m.SchemaVersion, SchemaVersion)
+	}
+	if m.Base != nil && !validDigest(m.Base.ManifestDigest) {
+		return fmt.Errorf("base: invalid manifest digest %q", m.Base.ManifestDigest)
 	}
 	seen := make(map[string]bool, len(m.Items))
 	for i, it := range m.Items {

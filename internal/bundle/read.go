@@ -54,6 +54,7 @@ type Reader struct {
 
 	blobs    []Blob
 	byDigest map[string]int
+	external map[string]int64 // delta: item digest -> size of blobs left to the base
 }
 
 // Open opens the bundle at path and checks its structure. It reads tar
@@ -296,8 +297,17 @@ func (r *Reader) checkMetadata(data map[string]*entry) error {
 		layers[l.Digest] = true
 	}
 	items := make(map[string]bool)
+	external := make(map[string]int64)
 	for _, it := range m.Items {
 		b, ok := r.blob(it.Digest)
+		if !ok && m.Base != nil {
+			// A delta leaves out what its base has; WithBase finds it there.
+			if s, seen := external[it.Digest]; seen && s != it.Size {
+				return fmt.Errorf("item %s: size %d, another item with blob %s has %d", it.File, it.Size, it.Digest, s)
+			}
+			external[it.Digest] = it.Size
+			continue
+		}
 		if !ok {
 			return fmt.Errorf("item %s: no blob %s", it.File, it.Digest)
 		}
@@ -323,6 +333,7 @@ func (r *Reader) checkMetadata(data map[string]*entry) error {
 	}
 
 	r.m = m
+	r.external = external
 	r.manifestDigest = om.Config.Digest
 	r.digest = md.Digest
 	r.signature = om.Annotations[SignatureAnnotation]

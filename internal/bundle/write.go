@@ -44,6 +44,9 @@ type WriteOptions struct {
 	// total of item bytes written so far (it ends at the sum of the sizes of the
 	// distinct item blobs).
 	Progress func(n int64)
+	// Omit, if not nil, leaves out of the file each item blob it reports
+	// (the base of a delta has it). Only for a manifest that names a Base.
+	Omit func(digest string) bool
 }
 
 // Write writes the bundle for m to path atomically: it sorts and checks m,
@@ -56,7 +59,10 @@ func Write(ctx context.Context, path string, m *Manifest, src BlobSource, opt Wr
 	if err := m.Check(); err != nil {
 		return "", fmt.Errorf("writing bundle %s: %w", path, err)
 	}
-	plan, err := planBundle(m, opt.Signer)
+	if opt.Omit != nil && m.Base == nil {
+		return "", fmt.Errorf("writing bundle %s: blobs left out of a bundle that names no base", path)
+	}
+	plan, err := planBundle(m, opt.Signer, opt.Omit)
 	if err != nil {
 		return "", fmt.Errorf("writing bundle %s: %w", path, err)
 	}
@@ -109,7 +115,7 @@ type plan struct {
 	itemFile         map[string]string
 }
 
-func planBundle(m *Manifest, signer note.Signer) (*plan, error) {
+func planBundle(m *Manifest, signer note.Signer, omit func(string) bool) (*plan, error) {
 	p := &plan{itemFile: make(map[string]string)}
 	var err error
 	if p.config, err = EncodeManifest(m); err != nil {
@@ -126,6 +132,9 @@ func planBundle(m *Manifest, signer note.Signer) (*plan, error) {
 			continue
 		}
 		sizes[it.Digest] = it.Size
+		if omit != nil && omit(it.Digest) {
+			continue
+		}
 		p.itemFile[it.Digest] = it.File
 		p.items = append(p.items, ociDescriptor{MediaType: ItemMediaType, Digest: it.Digest, Size: it.Size})
 	}

@@ -7,7 +7,8 @@
 //	PREFIX/mod  -> .ferry/gen/NNNNNN                      (a GOPROXY directory tree)
 //	PREFIX/.ferry/gen/NNNNNN/             module store generations
 //	PREFIX/.ferry/toolchains/<name>/      extracted toolchains
-//	PREFIX/.ferry/state.json              installed bundles
+//	PREFIX/.ferry/state.json              installed bundles, oldest first
+//	PREFIX/.ferry/manifests/<hex>.json    their ferry manifests (a delta's base is read through them)
 //	PREFIX/.ferry/lock                    lock held by a running Install
 //
 // Invariants:
@@ -235,7 +236,10 @@ func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error
 	}
 	extracted = ""
 
-	st.record(BundleRecord{
+	if err := saveManifest(prefix, src); err != nil {
+		return nil, err
+	}
+	rec := BundleRecord{
 		ManifestDigest: digest,
 		Name:           m.Name,
 		Version:        m.Version,
@@ -244,7 +248,18 @@ func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error
 		Signer:         opt.Signer,
 		Generation:     gen.name,
 		Toolchain:      rep.Toolchain,
-	})
+		ToolchainDir:   curTC,
+	}
+	if tc != nil {
+		rec.ToolchainDir = tc.Dir
+	}
+	if d, ok := src.(interface{ Digest() string }); ok {
+		rec.Digest = d.Digest()
+	}
+	if m.Base != nil {
+		rec.Base = m.Base.ManifestDigest
+	}
+	st.record(rec)
 	if err := writeState(prefix, st); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,8 @@ type State struct {
 // BundleRecord is one installed bundle.
 type BundleRecord struct {
 	ManifestDigest string `json:"manifestDigest"`
+	Digest         string `json:"digest,omitempty"` // OCI manifest digest of the bundle file
+	Base           string `json:"base,omitempty"`   // manifest digest of the base, for a delta
 	Name           string `json:"name,omitempty"`
 	Version        string `json:"version,omitempty"`
 	Created        string `json:"created,omitempty"`   // from the manifest
@@ -24,6 +26,9 @@ type BundleRecord struct {
 	Signer         string `json:"signer,omitempty"`    // "" if unsigned
 	Generation     string `json:"generation"`          // store generation after installing it
 	Toolchain      string `json:"toolchain,omitempty"` // Go version installed at PREFIX/go
+	// ToolchainDir is the directory under PREFIX/.ferry/toolchains that
+	// PREFIX/go pointed to after the install ("" if none).
+	ToolchainDir string `json:"toolchainDir,omitempty"`
 }
 
 // ReadState reads PREFIX/.ferry/state.json; a missing file is an empty State.

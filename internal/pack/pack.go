@@ -67,6 +67,12 @@ type Options struct {
 	// the snapshot also carries the tiles proving each consistent with the
 	// new head, and the manifest records them in SumDB.Heads.
 	SumDBHeads [][]byte
+	// Base, when set, makes the bundle a delta of the bundle whose ferry
+	// manifest this is (with digest BaseDigest): blobs the base has are left
+	// out, and the checksum snapshot proves the base's tree heads
+	// consistent with the new one.
+	Base       *bundle.Manifest
+	BaseDigest string
 	Log        *slog.Logger
 	// Phase is told when pack starts a phase; Stats counts transfers.
 	Phase func(name string, total int64)
@@ -328,11 +334,21 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("checksum database %s: %w", sumName, err)
 	}
 	var heads []string
-	if len(opt.SumDBHeads) > 0 {
-		if err := snap.AddConsistency(ctx, remote{client, sumName}, opt.SumDBHeads); err != nil {
+	sumHeads := opt.SumDBHeads
+	if b := opt.Base; b != nil && b.SumDB != nil && b.SumDB.Name == sumName {
+		// A client that verified modules from the base holds one of its
+		// heads: prove each consistent with the new one.
+		sumHeads = append(sumHeads, []byte(b.SumDB.Head))
+		for _, h := range b.SumDB.Heads {
+			sumHeads = append(sumHeads, []byte(h))
+		}
+		sumHeads = uniqueHeads(sumHeads)
+	}
+	if len(sumHeads) > 0 {
+		if err := snap.AddConsistency(ctx, remote{client, sumName}, sumHeads); err != nil {
 			return nil, err
 		}
-		for _, h := range opt.SumDBHeads {
+		for _, h := range sumHeads {
 			heads = append(heads, string(h))
 		}
 	}
@@ -388,7 +404,12 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 		}
 		written = total
 	}
-	digest, err := bundle.Write(ctx, opt.Output, m, src, bundle.WriteOptions{Signer: opt.Signer, ModTime: opt.ModTime, Progress: progress})
+	wopt := bundle.WriteOptions{Signer: opt.Signer, ModTime: opt.ModTime, Progress: progress}
+	if opt.Base != nil {
+		m.Base = &bundle.Base{ManifestDigest: opt.BaseDigest, Name: opt.Base.Name, Version: opt.Base.Version}
+		wopt.Omit = omitInBase(opt.Base)
+	}
+	digest, err := bundle.Write(ctx, opt.Output, m, src, wopt)
 	if err != nil {
 		return nil, fmt.Errorf("writing bundle %s: %w", opt.Output, err)
 	}
@@ -618,4 +639,32 @@ func (g *fileGuard) restore(log *slog.Logger) {
 			os.WriteFile(n, want, 0o644)
 		}
 	}
+}
+
+// omitInBase reports the blobs a delta of base leaves out: every blob an
+// item of base has, except the checksum database's signed files (its
+// latest head and lookups), which are small and which an install may since
+// have replaced with copies signed by a larger tree.
+func omitInBase(base *bundle.Manifest) func(string) bool {
+	in := make(map[string]bool, len(base.Items))
+	for _, it := range base.Items {
+		if it.Kind == bundle.KindSumDB && (strings.HasSuffix(it.File, "/latest") || strings.Contains(it.File, "/lookup/")) {
+			continue
+		}
+		in[it.Digest] = true
+	}
+	return func(d string) bool { return in[d] }
+}
+
+// uniqueHeads drops repeated tree heads, keeping the first of each.
+func uniqueHeads(heads [][]byte) [][]byte {
+	seen := map[string]bool{}
+	var out [][]byte
+	for _, h := range heads {
+		if !seen[string(h)] {
+			seen[string(h)] = true
+			out = append(out, h)
+		}
+	}
+	return out
 }

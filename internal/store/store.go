@@ -58,6 +58,23 @@ type Store interface {
 	Import(ctx context.Context, r *bundle.Reader, info BundleInfo) error
 }
 
+// Pruner is a Store that can drop bundles.
+type Pruner interface {
+	// Prune drops the bundle from the store. What other stored bundles
+	// still need (a delta reads blobs through its base) stays readable:
+	// stores count references by blob. The error wraps fs.ErrNotExist if
+	// the bundle is not in the store.
+	Prune(ctx context.Context, bundleDigest string) (PruneReport, error)
+}
+
+// PruneReport says what Prune did.
+type PruneReport struct {
+	Bundle     BundleInfo `json:"bundle"`
+	FreedBytes int64      `json:"freedBytes"` // bytes no longer stored
+	KeptBlobs  int        `json:"keptBlobs"`  // blobs kept because other bundles need them
+	KeptBytes  int64      `json:"keptBytes"`
+}
+
 // Describe completes info for bundle r of size bytes, as every Store's
 // Import records it: identity and counts from r, name, version and creation
 // date from its manifest unless info sets them, and the import time now

@@ -97,7 +97,7 @@ func (r *Report) Err() error {
 }
 
 // Bundle checks everything in r.
-func Bundle(ctx context.Context, r *bundle.Reader, opt Options) (*Report, error) {
+func Bundle(ctx context.Context, r bundle.Source, opt Options) (*Report, error) {
 	if opt.Jobs <= 0 {
 		opt.Jobs = runtime.GOMAXPROCS(0)
 	}
@@ -110,6 +110,9 @@ func Bundle(ctx context.Context, r *bundle.Reader, opt Options) (*Report, error)
 		mu.Unlock()
 	}
 
+	if r.NeedsBase() {
+		return nil, fmt.Errorf("%s is a delta of %s: give that bundle too (--base FILE), or install into a prefix that has it", r.Path(), m.Base)
+	}
 	if opt.Signers != nil {
 		signer, err := r.CheckSignature(opt.Signers)
 		if err != nil {
@@ -189,7 +192,7 @@ func Bundle(ctx context.Context, r *bundle.Reader, opt Options) (*Report, error)
 
 // checkHashes recomputes the h1: hash of every zip and go.mod item whose
 // blob passed its digest check.
-func checkHashes(ctx context.Context, r *bundle.Reader, badBlob map[string]bool, jobs int, add func(file, format string, args ...any)) error {
+func checkHashes(ctx context.Context, r bundle.Source, badBlob map[string]bool, jobs int, add func(file, format string, args ...any)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for _, it := range r.Manifest().Items {
@@ -220,7 +223,7 @@ func blobName(digest string, items map[string][]bundle.Item) string {
 }
 
 // itemHash computes the h1: hash of a zip or go.mod item from the bundle.
-func itemHash(r *bundle.Reader, it bundle.Item) (string, error) {
+func itemHash(r bundle.Source, it bundle.Item) (string, error) {
 	sr, err := r.Open(it.Digest)
 	if err != nil {
 		return "", err
@@ -256,7 +259,7 @@ func itemHash(r *bundle.Reader, it bundle.Item) (string, error) {
 }
 
 // checkSumDB proves every module's hashes with the bundle's checksum snapshot.
-func checkSumDB(ctx context.Context, r *bundle.Reader, opt Options) (int, []Problem) {
+func checkSumDB(ctx context.Context, r bundle.Source, opt Options) (int, []Problem) {
 	m := r.Manifest()
 	var problems []Problem
 	var wants []sumdbsnap.Want

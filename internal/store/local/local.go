@@ -174,11 +174,45 @@ func (s *Store) Blob(ctx context.Context, bundleDigest, digest string) (store.Bl
 		return nil, err
 	}
 	sr, err := r.Open(digest)
+	if errors.Is(err, fs.ErrNotExist) && r.Manifest().Base != nil {
+		return s.baseBlob(ctx, r, digest)
+	}
 	if err != nil {
 		return nil, err
 	}
 	_, off, _ := sr.Outer()
 	return blob{sr, r.Path(), off}, nil
+}
+
+// baseBlob reads a blob that the delta r leaves to its base: from the base
+// bundle while it is in the store, else from the blobs Prune kept for it.
+func (s *Store) baseBlob(ctx context.Context, r *bundle.Reader, digest string) (store.Blob, error) {
+	if !r.InBase(digest) {
+		return nil, fmt.Errorf("%s: blob %s: %w", r.Path(), digest, fs.ErrNotExist)
+	}
+	base, err := s.bundleByManifest(r.Manifest().Base.ManifestDigest)
+	if err == nil {
+		return s.Blob(ctx, base, digest)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return s.looseBlob(digest)
+}
+
+// bundleByManifest returns the digest of the stored bundle whose ferry
+// manifest has digest md; the error wraps fs.ErrNotExist if there is none.
+func (s *Store) bundleByManifest(md string) (string, error) {
+	infos, err := s.readIndex()
+	if err != nil {
+		return "", err
+	}
+	for _, in := range infos {
+		if in.ManifestDigest == md {
+			return in.Digest, nil
+		}
+	}
+	return "", fmt.Errorf("store %s: no bundle with manifest %s: %w", s.dir, md, fs.ErrNotExist)
 }
 
 // blob is a byte range of a stored bundle file.
@@ -214,6 +248,15 @@ func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleI
 	for _, in := range infos {
 		if in.Digest == r.Digest() {
 			return nil
+		}
+	}
+	if b := r.Manifest().Base; b != nil {
+		found := false
+		for _, in := range infos {
+			found = found || in.ManifestDigest == b.ManifestDigest
+		}
+		if !found {
+			return fmt.Errorf("importing %s: it is a delta of %s, which is not in store %s: import that bundle first", r.Path(), b, s.dir)
 		}
 	}
 	size, err := s.copyBundle(ctx, r, dst)

@@ -1,0 +1,161 @@
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/store"
+)
+
+// looseDir holds blobs that deltas still read after Prune dropped the
+// bundle file that held them: DIR/blobs/sha256/<hex>.
+const looseDir = "blobs/sha256"
+
+// looseBlob opens a blob Prune kept.
+func (s *Store) looseBlob(digest string) (store.Blob, error) {
+	h, err := digestHex(digest)
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(s.dir, filepath.FromSlash(looseDir), h)
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: blob %s: %w", s.dir, digest, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("store %s: blob %s: %w", s.dir, digest, err)
+	}
+	return looseFile{io.NewSectionReader(f, 0, fi.Size()), f, p}, nil
+}
+
+type looseFile struct {
+	*io.SectionReader
+	f    *os.File
+	path string
+}
+
+func (l looseFile) Close() error { return l.f.Close() }
+
+// FileRange lets a server send the blob with sendfile.
+func (l looseFile) FileRange() (string, int64) { return l.path, 0 }
+
+// Prune drops a bundle from the store. Blobs of its file that another
+// stored delta still reads through it (reference counting by blob) are
+// first copied, checked, to DIR/blobs; then the bundle leaves index.json;
+// then its file is removed. A kill at any point leaves every listed bundle
+// readable, and a rerun finishes.
+func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneReport, error) {
+	var rep store.PruneReport
+	unlock, err := lockFile(ctx, filepath.Join(s.dir, "lock"), true)
+	if err != nil {
+		return rep, err
+	}
+	defer unlock()
+	infos, err := s.readIndex()
+	if err != nil {
+		return rep, err
+	}
+	idx := -1
+	for i, in := range infos {
+		if in.Digest == bundleDigest {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return rep, fmt.Errorf("pruning: bundle %s is not in store %s: %w", bundleDigest, s.dir, fs.ErrNotExist)
+	}
+	rep.Bundle = infos[idx]
+	target, err := s.reader(bundleDigest)
+	if err != nil {
+		return rep, err
+	}
+	rest := append(append([]store.BundleInfo(nil), infos[:idx]...), infos[idx+1:]...)
+	needed := map[string]bool{}
+	for _, in := range rest {
+		r, err := s.reader(in.Digest)
+		if err != nil {
+			return rep, err
+		}
+		for _, b := range r.BaseBlobs() {
+			if _, ok := target.Stat(b.Digest); ok {
+				needed[b.Digest] = true
+			}
+		}
+	}
+	for d := range needed {
+		n, err := s.keepBlob(ctx, target, d)
+		if err != nil {
+			return rep, err
+		}
+		rep.KeptBlobs++
+		rep.KeptBytes += n
+	}
+	if err := s.writeIndex(rest); err != nil {
+		return rep, err
+	}
+	p, _ := s.bundlePath(bundleDigest)
+	s.mu.Lock()
+	if r, ok := s.readers[bundleDigest]; ok {
+		r.Close()
+		delete(s.readers, bundleDigest)
+	}
+	s.mu.Unlock()
+	if fi, err := os.Stat(p); err == nil {
+		rep.FreedBytes = fi.Size() - rep.KeptBytes
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return rep, fmt.Errorf("pruning %s: %w", bundleDigest, err)
+	}
+	return rep, syncDir(filepath.Dir(p))
+}
+
+// keepBlob copies a blob of r to DIR/blobs through a checked temporary file.
+func (s *Store) keepBlob(ctx context.Context, r *bundle.Reader, digest string) (int64, error) {
+	h, err := digestHex(digest)
+	if err != nil {
+		return 0, err
+	}
+	dir := filepath.Join(s.dir, filepath.FromSlash(looseDir))
+	dst := filepath.Join(dir, h)
+	if fi, err := os.Stat(dst); err == nil {
+		return fi.Size(), nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("keeping blob %s: %w", digest, err)
+	}
+	sr, err := r.Open(digest)
+	if err != nil {
+		return 0, err
+	}
+	tmp, err := os.CreateTemp(dir, ".keep-*.tmp")
+	if err != nil {
+		return 0, fmt.Errorf("keeping blob %s: %w", digest, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	hash := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, hash), ctxReader{ctx, sr})
+	if err != nil {
+		return 0, fmt.Errorf("keeping blob %s: %w", digest, err)
+	}
+	if got := "sha256:" + hex.EncodeToString(hash.Sum(nil)); got != digest {
+		return 0, fmt.Errorf("keeping blob %s: %s holds other bytes (%s)", digest, r.Path(), got)
+	}
+	if err := tmp.Sync(); err != nil {
+		return 0, fmt.Errorf("keeping blob %s: %w", digest, err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return 0, fmt.Errorf("keeping blob %s: %w", digest, err)
+	}
+	return n, syncDir(dir)
+}
