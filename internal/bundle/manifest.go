@@ -14,6 +14,13 @@ const (
 	KindMod   Kind = "mod"   // <module>/@v/<version>.mod
 	KindZip   Kind = "zip"   // <module>/@v/<version>.zip (module source or Go toolchain)
 	KindSumDB Kind = "sumdb" // sumdb/<name>/{latest,lookup/...,tile/...}: the checksum snapshot
+	// KindImage is a container image carried by reference: File is
+	// "images/<reference>", Module the reference (NAME:TAG), and the blob
+	// its OCI image index or manifest.
+	KindImage Kind = "image"
+	// KindOCI is a blob of a carried image (manifest, index, config or
+	// layer): File is "oci/blobs/sha256/<hex>".
+	KindOCI Kind = "oci"
 )
 
 // MediaTypes of the OCI objects a bundle is made of.
