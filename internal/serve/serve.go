@@ -17,11 +17,18 @@
 //   - @v/list lists every version with a .mod file (for golang.org/toolchain:
 //     with a .zip), semver-sorted, pseudo-versions excluded except for the
 //     toolchain module, exactly like the directory install writes.
-//   - Zips are streamed from the bundle file (http.ServeContent over a
-//     section reader), never held in memory.
+//   - A blob of more than 64 KiB (a zip) is never held in memory: it is sent
+//     from the bundle file with sendfile (local store), else streamed
+//     through the copy buffer of net/http. Smaller blobs (.info, .mod,
+//     tiles, small zips) are read whole into a pooled buffer with one read.
+//   - A request with Range, If-Match, If-Unmodified-Since or If-Range is
+//     answered by http.ServeContent; the others (the go command's) get the
+//     same answer (200, 304 for a matching If-None-Match, headers for HEAD)
+//     from a shorter path.
 package serve
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -65,6 +72,7 @@ type Server struct {
 
 	ix        atomic.Pointer[index]
 	refreshMu sync.Mutex // one Refresh at a time
+	bufs      sync.Pool  // *[]byte of smallMax bytes, for sendSmall
 }
 
 // New returns a server over st. It serves nothing (404, and Ready is false)
@@ -77,7 +85,9 @@ func New(st store.Store, opt Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Server{st: st, log: log}, nil
+	srv := &Server{st: st, log: log}
+	srv.bufs.New = func() any { b := make([]byte, smallMax); return &b }
+	return srv, nil
 }
 
 // Refresh rebuilds the index from the store and swaps it in, unless the
@@ -233,31 +243,86 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", cacheShort)
 	}
 	if t.data != nil {
-		http.ServeContent(w, r, "", time.Time{}, strings.NewReader(string(t.data)))
+		if plain(r) {
+			if !answered(w, r, t.size) {
+				w.WriteHeader(http.StatusOK)
+				w.Write(t.data)
+			}
+			return
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(t.data))
 		return
 	}
 	b, err := s.st.Blob(r.Context(), t.bundle, t.digest)
 	if err != nil {
 		s.log.Error("opening blob", "path", p, "bundle", t.bundle, "digest", t.digest, "err", err)
-		h.Del("ETag")
-		h.Del("Cache-Control")
-		http.Error(w, "internal error reading "+p, http.StatusInternalServerError)
+		internalError(w, p)
 		return
 	}
 	defer b.Close()
 	if b.Size() != t.size {
 		s.log.Error("blob size differs from the manifest", "path", p, "digest", t.digest, "size", b.Size(), "want", t.size)
-		h.Del("ETag")
-		h.Del("Cache-Control")
-		http.Error(w, "internal error reading "+p, http.StatusInternalServerError)
+		internalError(w, p)
 		return
 	}
-	if fr, ok := b.(fileRanger); ok && t.size >= sendfileMin && r.Header.Get("Range") == "" {
-		path, off := fr.FileRange()
-		s.serveFileRange(w, r, t, path, off)
+	if !plain(r) {
+		http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(b, 0, b.Size()))
 		return
 	}
-	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(b, 0, b.Size()))
+	if answered(w, r, t.size) {
+		return
+	}
+	if fr, ok := b.(fileRanger); ok && t.size >= sendfileMin {
+		s.sendFileRange(w, r, t, fr)
+		return
+	}
+	if t.size <= smallMax {
+		s.sendSmall(w, t, p, b)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	if n, err := io.Copy(w, io.NewSectionReader(b, 0, t.size)); err != nil || n != t.size {
+		s.log.Debug("sending blob", "path", p, "sent", n, "size", t.size, "err", err)
+	}
+}
+
+// plain reports whether r asks for the whole answer with no precondition but
+// If-None-Match, as the go command does: such requests are answered without
+// http.ServeContent, whose general Range and precondition handling reads a
+// small blob in two pieces and a large one without sendfile. Other requests
+// go through http.ServeContent.
+func plain(r *http.Request) bool {
+	h := r.Header
+	return h.Get("Range") == "" && h.Get("If-Match") == "" && h.Get("If-Unmodified-Since") == "" && h.Get("If-Range") == ""
+}
+
+// answered answers a plain request that needs no body, as http.ServeContent
+// would: 304 for a matching If-None-Match, the headers alone for HEAD. For
+// a GET it sets Accept-Ranges and Content-Length (size) and reports false.
+// ETag, Content-Type and Cache-Control are already set.
+func answered(w http.ResponseWriter, r *http.Request, size int64) bool {
+	h := w.Header()
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, h.Get("ETag")) {
+		h.Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return true
+	}
+	return false
+}
+
+// internalError answers 500 for path p, without the headers of the answer.
+func internalError(w http.ResponseWriter, p string) {
+	h := w.Header()
+	for _, k := range []string{"ETag", "Cache-Control", "Accept-Ranges", "Content-Length"} {
+		h.Del(k)
+	}
+	http.Error(w, "internal error reading "+p, http.StatusInternalServerError)
 }
 
 // fileRanger is implemented by blobs that are a byte range of a local file
@@ -267,25 +332,34 @@ type fileRanger interface {
 }
 
 // sendfileMin is the smallest blob sent straight from its file: smaller ones
-// go out with the headers in one write.
+// are read whole and go out with the headers in as few writes as the
+// connection's buffer allows.
 const sendfileMin = 64 << 10
 
-// serveFileRange answers a GET or HEAD without Range for blob t, stored at
-// offset in the file at path, letting the kernel copy the bytes (sendfile).
-// Headers (ETag, Cache-Control, Content-Type) are already set.
-func (s *Server) serveFileRange(w http.ResponseWriter, r *http.Request, t *target, path string, offset int64) {
-	h := w.Header()
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, h.Get("ETag")) {
-		h.Del("Content-Type")
-		w.WriteHeader(http.StatusNotModified)
+// smallMax is the largest blob read whole into memory (a pooled buffer).
+const smallMax = 64 << 10
+
+// sendSmall sends blob b of t (at most smallMax bytes) with one read of the
+// store: a .info, .mod, tile or small zip. Headers are set (answered).
+func (s *Server) sendSmall(w http.ResponseWriter, t *target, p string, b store.Blob) {
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	buf := (*bp)[:t.size]
+	// ReaderAt may return io.EOF with a full buffer, and a SectionReader
+	// does for an empty one.
+	if n, err := b.ReadAt(buf, 0); n < len(buf) {
+		s.log.Error("reading blob", "path", p, "digest", t.digest, "read", n, "err", err)
+		internalError(w, p)
 		return
 	}
-	h.Set("Accept-Ranges", "bytes")
-	h.Set("Content-Length", strconv.FormatInt(t.size, 10))
-	if r.Method == http.MethodHead {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf)
+}
+
+// sendFileRange sends blob t, a byte range of a local file, letting the
+// kernel copy the bytes (sendfile). Headers are set (answered).
+func (s *Server) sendFileRange(w http.ResponseWriter, r *http.Request, t *target, fr fileRanger) {
+	path, offset := fr.FileRange()
 	f, err := os.Open(path)
 	if err == nil {
 		_, err = f.Seek(offset, io.SeekStart)
@@ -295,10 +369,7 @@ func (s *Server) serveFileRange(w http.ResponseWriter, r *http.Request, t *targe
 			f.Close()
 		}
 		s.log.Error("opening blob file", "path", path, "digest", t.digest, "err", err)
-		h.Del("ETag")
-		h.Del("Cache-Control")
-		h.Del("Content-Length")
-		http.Error(w, "internal error reading "+strings.TrimPrefix(r.URL.Path, "/"), http.StatusInternalServerError)
+		internalError(w, strings.TrimPrefix(r.URL.Path, "/"))
 		return
 	}
 	defer f.Close()
