@@ -35,11 +35,14 @@ verify' for that). --json prints the manifest itself.`,
 			defer r.Close()
 			m := r.Manifest()
 			if a.json {
+				msize, _ := r.Stat(r.ManifestDigest())
 				return a.printJSON(struct {
-					Digest    string `json:"digest"`
-					Signature string `json:"signature,omitempty"`
+					Digest         string `json:"digest"`
+					ManifestDigest string `json:"manifestDigest"`
+					ManifestSize   int64  `json:"manifestSize"`
+					Signature      string `json:"signature,omitempty"`
 					*bundle.Manifest
-				}{r.Digest(), r.Signature(), m})
+				}{r.Digest(), r.ManifestDigest(), msize, r.Signature(), m})
 			}
 			w := tabwriter.NewWriter(a.stdout, 2, 8, 2, ' ', 0)
 			defer w.Flush()
@@ -54,6 +57,14 @@ verify' for that). --json prints the manifest itself.`,
 				fmt.Fprintf(w, "name\t%s %s\n", m.Name, m.Version)
 			}
 			fmt.Fprintf(w, "digest\t%s\n", r.Digest())
+			if m.Base != nil {
+				ext := r.BaseBlobs()
+				var extBytes int64
+				for _, b := range ext {
+					extBytes += b.Size
+				}
+				fmt.Fprintf(w, "delta of\t%s (%d blobs, %s, left to the base)\n", m.Base, len(ext), human(extBytes))
+			}
 			if s := r.Signature(); s != "" {
 				fmt.Fprintf(w, "signed by\t%s (unverified; use verify --key)\n", signerNames(s))
 			} else {

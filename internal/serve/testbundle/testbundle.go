@@ -29,6 +29,19 @@ const DB = "sum.test"
 // to dir/name and returns its path.
 func Write(t testing.TB, dir, name string, files map[string][]byte) string {
 	t.Helper()
+	return write(t, dir, name, files, "")
+}
+
+// WriteDelta writes a delta of the bundle at basePath: its manifest lists
+// all of files (which should include what the base has), its file holds
+// only the blobs the base lacks.
+func WriteDelta(t testing.TB, dir, name, basePath string, files map[string][]byte) string {
+	t.Helper()
+	return write(t, dir, name, files, basePath)
+}
+
+func write(t testing.TB, dir, name string, files map[string][]byte, basePath string) string {
+	t.Helper()
 	m := &bundle.Manifest{SchemaVersion: bundle.SchemaVersion, Name: name}
 	src := bundle.MemSource{}
 	for f, data := range files {
@@ -63,8 +76,22 @@ func Write(t testing.TB, dir, name string, files map[string][]byte) string {
 		}
 		m.Items = append(m.Items, it)
 	}
+	var opt bundle.WriteOptions
+	if basePath != "" {
+		base, err := bundle.Open(basePath)
+		if err != nil {
+			t.Fatalf("testbundle: %v", err)
+		}
+		defer base.Close()
+		m.Base = &bundle.Base{ManifestDigest: base.ManifestDigest(), Name: base.Manifest().Name}
+		in := map[string]bool{}
+		for _, it := range base.Manifest().Items {
+			in[it.Digest] = true
+		}
+		opt.Omit = func(d string) bool { return in[d] }
+	}
 	p := filepath.Join(dir, name)
-	if _, err := bundle.Write(context.Background(), p, m, src, bundle.WriteOptions{}); err != nil {
+	if _, err := bundle.Write(context.Background(), p, m, src, opt); err != nil {
 		t.Fatalf("testbundle: %v", err)
 	}
 	return p

@@ -21,7 +21,7 @@ const (
 	ImportInfoMediaType  = "application/vnd.ferry.import.v1+json"
 	emptyMediaType       = "application/vnd.oci.empty.v1+json"
 	emptyJSON            = "{}"
-	maxImportManifest    = 64 << 10
+	maxImportManifest    = 4 << 20
 	maxImportInfo        = 64 << 10
 	maxBundleManifest    = 64 << 20
 	maxBundleConfig      = 512 << 20

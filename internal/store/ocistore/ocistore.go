@@ -58,6 +58,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -444,6 +445,12 @@ func (s *Store) fetchBundle(ctx context.Context, bundleDigest string) (*bundleEn
 	}
 	sizes := make(map[string]int64, len(m.Items))
 	for _, it := range m.Items {
+		if _, ok := layers[it.Digest]; !ok && m.Base != nil {
+			// A delta leaves this blob to its base, which is in the same
+			// repository (its import record references it).
+			sizes[it.Digest] = it.Size
+			continue
+		}
 		if sz, ok := layers[it.Digest]; !ok || sz != it.Size {
 			return nil, fmt.Errorf("bundle %s: item %s: blob %s is not a layer of that size", ref, it.File, it.Digest)
 		}
@@ -597,6 +604,15 @@ func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleI
 		return fmt.Errorf("importing %s: checking %s: %w", r.Path(), bundleRef, err)
 	}
 
+	if b := r.Manifest().Base; b != nil {
+		infos, err := s.List(ctx)
+		if err != nil {
+			return fmt.Errorf("importing %s: %w", r.Path(), err)
+		}
+		if !slices.ContainsFunc(infos, func(in store.BundleInfo) bool { return in.ManifestDigest == b.ManifestDigest }) {
+			return fmt.Errorf("importing %s: it is a delta of %s, which is not in store oci://%s: import that bundle first", r.Path(), b, s.repo.Name())
+		}
+	}
 	fi, err := os.Stat(r.Path())
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", r.Path(), err)
@@ -616,7 +632,7 @@ func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleI
 		ArtifactType: bundle.ArtifactType,
 		Digest:       digest,
 		Size:         int64(len(manifest)),
-	})
+	}, r.BaseBlobs())
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
@@ -668,8 +684,11 @@ func readAll(r *bundle.Reader, digest string, max int64) ([]byte, error) {
 	return data, nil
 }
 
-// importImage builds the import record of info for the bundle manifest subject.
-func importImage(info store.BundleInfo, subject descriptor) (v1.Image, error) {
+// importImage builds the import record of info for the bundle manifest
+// subject. For a delta, the record's layers also list the blobs it reads
+// from its base, so that the registry keeps them (its garbage collection
+// counts references by blob) after the base is pruned.
+func importImage(info store.BundleInfo, subject descriptor, baseBlobs []bundle.Blob) (v1.Image, error) {
 	config, err := json.Marshal(info)
 	if err != nil {
 		return nil, fmt.Errorf("encoding import record: %w", err)
@@ -682,6 +701,9 @@ func importImage(info store.BundleInfo, subject descriptor) (v1.Image, error) {
 		Config:        descriptor{MediaType: ImportInfoMediaType, Digest: bundle.Digest(config), Size: int64(len(config))},
 		Layers:        []descriptor{{MediaType: emptyMediaType, Digest: bundle.Digest(empty), Size: int64(len(empty))}},
 		Subject:       &subject,
+	}
+	for _, b := range baseBlobs {
+		m.Layers = append(m.Layers, descriptor{MediaType: bundle.ItemMediaType, Digest: b.Digest, Size: b.Size})
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
@@ -696,4 +718,66 @@ func importImage(info store.BundleInfo, subject descriptor) (v1.Image, error) {
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
 	return newRawImage(raw, open, func(descriptor) ([]byte, error) { return config, nil })
+}
+
+// Prune drops a bundle: its import record and bundle manifest are deleted
+// from the repository. Blobs stay as long as another manifest references
+// them (a delta's import record references what it reads from its base);
+// the registry's garbage collection frees the rest, so FreedBytes counts
+// the bytes it can free. The registry must allow deletes.
+func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneReport, error) {
+	var rep store.PruneReport
+	h16, err := tagHex(bundleDigest)
+	if err != nil {
+		return rep, fmt.Errorf("pruning: %w", err)
+	}
+	importRef := s.repo.Tag(importTagPrefix + h16)
+	info, recDigest, err := s.fetchImportRecord(ctx, importRef)
+	if err != nil {
+		if isNotFound(err) {
+			return rep, fmt.Errorf("pruning: bundle %s is not in store oci://%s: %w", bundleDigest, s.repo.Name(), fs.ErrNotExist)
+		}
+		return rep, fmt.Errorf("pruning %s: %w", bundleDigest, err)
+	}
+	rep.Bundle = info
+	e, err := s.bundle(ctx, bundleDigest)
+	if err != nil {
+		return rep, fmt.Errorf("pruning %s: %w", bundleDigest, err)
+	}
+	infos, err := s.List(ctx)
+	if err != nil {
+		return rep, err
+	}
+	others := map[string]bool{}
+	for _, in := range infos {
+		if in.Digest == bundleDigest {
+			continue
+		}
+		o, err := s.bundle(ctx, in.Digest)
+		if err != nil {
+			return rep, fmt.Errorf("pruning %s: %w", bundleDigest, err)
+		}
+		for d := range o.sizes {
+			others[d] = true
+		}
+	}
+	for d, n := range e.sizes {
+		if others[d] {
+			rep.KeptBlobs++
+			rep.KeptBytes += n
+		} else {
+			rep.FreedBytes += n
+		}
+	}
+	// The record first: List stops showing the bundle before it goes.
+	if err := s.pusher.Delete(ctx, s.repo.Digest(recDigest)); err != nil {
+		return rep, fmt.Errorf("pruning %s: deleting import record %s (does the registry allow deletes?): %w", bundleDigest, importRef, err)
+	}
+	s.mu.Lock()
+	delete(s.imports, importTagPrefix+h16)
+	s.mu.Unlock()
+	if err := s.pusher.Delete(ctx, s.repo.Digest(bundleDigest)); err != nil && !isNotFound(err) {
+		return rep, fmt.Errorf("pruning %s: deleting bundle manifest: %w", bundleDigest, err)
+	}
+	return rep, nil
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/distribution/distribution/v3/registry/storage"
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 	"github.com/sirupsen/logrus"
 
 	// Storage drivers and access controllers the registries use.
@@ -44,6 +46,21 @@ type Options struct {
 type Registry struct {
 	Server *httptest.Server
 	Host   string // 127.0.0.1:PORT
+	root   string // filesystem storage
+}
+
+// GC runs the registry's garbage collection (what 'registry
+// garbage-collect' does): blobs no manifest references are deleted.
+func (r *Registry) GC(ctx context.Context) error {
+	d, err := factory.Create(ctx, "filesystem", map[string]any{"rootdirectory": r.root})
+	if err != nil {
+		return err
+	}
+	reg, err := storage.NewRegistry(ctx, d, storage.EnableDelete)
+	if err != nil {
+		return err
+	}
+	return storage.MarkAndSweep(ctx, d, reg, storage.GCOpts{Quiet: true})
 }
 
 // Client returns an HTTP client that trusts the registry's certificate.
@@ -56,9 +73,11 @@ func Start(t TB, opt Options) *Registry {
 	// Setting it is idempotent and safe while other registries run.
 	logrus.SetOutput(io.Discard)
 	cfg := &configuration.Configuration{}
+	root := t.TempDir()
 	cfg.Storage = configuration.Storage{
-		"filesystem":  configuration.Parameters{"rootdirectory": t.TempDir()},
+		"filesystem":  configuration.Parameters{"rootdirectory": root},
 		"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
+		"delete":      configuration.Parameters{"enabled": true},
 	}
 	cfg.HTTP.Secret = "ferry-test-secret"
 	if opt.Htpasswd != "" {
@@ -79,5 +98,5 @@ func Start(t TB, opt Options) *Registry {
 		srv.Close()
 		cancel()
 	})
-	return &Registry{Server: srv, Host: srv.Listener.Addr().String()}
+	return &Registry{Server: srv, Host: srv.Listener.Addr().String(), root: root}
 }
