@@ -31,6 +31,12 @@ func TestBadInput(t *testing.T) {
 		{"bad module syntax", []string{"pack", "-o", out, "--module", "example.com/x", cache}, "want MODULE@VERSION"},
 		{"no output", []string{"pack", fx.project}, `"output" not set`},
 		{"missing bundle", []string{"verify", filepath.Join(dir, "nope.ferry")}, "nope.ferry"},
+		{"bundle version not semver", []string{"pack", fx.project, "-o", out, "--bundle-version", "1.2", cache}, `--bundle-version "1.2" is not a semantic version`},
+		{"base and base manifest", []string{"pack", fx.project, "-o", out, "--base", out, "--base-manifest", out, cache}, "not both"},
+		{"base not a bundle", []string{"pack", fx.project, "-o", out, "--base", notProject, cache}, "--base"},
+		{"diff of a missing bundle", []string{"diff", filepath.Join(dir, "nope.ferry"), filepath.Join(dir, "nope.ferry")}, "nope.ferry"},
+		{"rollback with nothing installed", []string{"rollback", "--prefix", filepath.Join(dir, "noprefix")}, "holds no ferry install"},
+		{"state export with nothing installed", []string{"state", "export", "--prefix", filepath.Join(dir, "noprefix")}, "nothing installed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

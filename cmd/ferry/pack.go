@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/semver"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
@@ -53,6 +54,9 @@ but that could not be fetched are listed as warnings.`,
   ferry pack . -o app-v2.ferry --base-manifest far-side.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt.Dirs = args
+			if opt.Version != "" && !semver.IsValid(opt.Version) {
+				return fmt.Errorf("--bundle-version %q is not a semantic version (like v1.2.3)", opt.Version)
+			}
 			opt.Platforms = splitList(platforms)
 			opt.Toolchains = splitList(tcs)
 			if baseFile != "" && baseManifest != "" {
@@ -127,8 +131,8 @@ but that could not be fetched are listed as warnings.`,
 	f.StringArrayVar(&heads, "sumdb-head", nil, "earlier checksum database tree head to prove consistent: a saved signed head note (e.g. GOPATH/pkg/sumdb/NAME/latest) or a bundle (repeatable)")
 	f.StringVar(&baseFile, "base", "", "write a delta: carry only what this earlier bundle lacks")
 	f.StringVar(&baseManifest, "base-manifest", "", "write a delta against a bundle the far side has, from its manifest (`ferry state export`)")
-	f.StringVar(&opt.Name, "name", "", "bundle name")
-	f.StringVar(&opt.Version, "bundle-version", "", "bundle version (semver)")
+	f.StringVar(&opt.Name, "name", "", "bundle name (default: the last element of the first project's module path)")
+	f.StringVar(&opt.Version, "bundle-version", "", "bundle version, semver (default: `git describe --tags` of the first project, if it is one)")
 	f.IntVarP(&opt.Jobs, "jobs", "j", 8, "concurrent downloads")
 	f.StringVar(&opt.CacheDir, "cache", "", "download cache for resuming (default: user cache dir/ferry)")
 	cmd.MarkFlagRequired("output")

@@ -232,6 +232,14 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 		}
 	}
 	opt.Toolchains = uniq(opt.Toolchains)
+	if len(projects) > 0 {
+		if opt.Name == "" {
+			opt.Name = defaultName(projects[0])
+		}
+		if opt.Version == "" {
+			opt.Version = gitVersion(ctx, projects[0].Dir)
+		}
+	}
 
 	for _, p := range projects {
 		opt.Log.Info("resolving", "project", p.Dir, "modules", p.Modules)

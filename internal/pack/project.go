@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
 
 	"github.com/ferry-dev/ferry/internal/gocmd"
 )
@@ -189,4 +193,31 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, data, 0o644)
+}
+
+// defaultName names a bundle after its first project's first main module:
+// the last element of its path that is not a major version suffix.
+func defaultName(p *project) string {
+	if len(p.Modules) == 0 {
+		return filepath.Base(p.Dir)
+	}
+	prefix, _, _ := module.SplitPathVersion(p.Modules[0])
+	return path.Base(prefix)
+}
+
+// gitVersion is the project's version from its git tags (`git describe
+// --tags`, e.g. v1.2.3 or v1.2.3-4-gabcdef0), or "" if dir is not in a git
+// work tree or the description is not a semantic version.
+func gitVersion(ctx context.Context, dir string) string {
+	cmd := exec.CommandContext(ctx, "git", "describe", "--tags", "--match", "v[0-9]*", "--dirty")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	v := strings.TrimSpace(string(out))
+	if !semver.IsValid(v) {
+		return ""
+	}
+	return v
 }
