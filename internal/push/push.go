@@ -258,7 +258,7 @@ type pusher struct {
 	flights map[string]*op // digest -> the first operation on it, in any repository
 	locks   map[string]*sync.Mutex
 
-	cause   error // the first failure other than a cancellation
+	cause error // the first failure other than a cancellation
 
 	refAPIOnce sync.Once
 	refAPI     bool // the registry has the referrers API

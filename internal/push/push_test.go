@@ -704,4 +704,3 @@ func TestLayoutNames(t *testing.T) {
 func equal(a, b []string) bool {
 	return strings.Join(a, "\x00") == strings.Join(b, "\x00")
 }
-
