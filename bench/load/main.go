@@ -2,25 +2,33 @@
 // ferry store with a synthetic bundle (-make-store), or runs concurrent
 // clients against a `ferry serve` for a while (-url) fetching .info, .mod,
 // .zip and checksum database tiles of the bundles in that store, and reports
-// requests/s, p50/p99 latency per kind, errors and zip MB/s.
+// requests/s, p50/p99 latency per kind, errors, zip MB/s and its own CPU
+// use. Each client holds one keep-alive connection and reads every body
+// whole (into a buffer it reuses), checking status and length; nothing is
+// cached. -client stdlib uses net/http's client instead of the minimal one.
 //
 // The synthetic bundle is imported without verification (its checksum
 // database tiles are random bytes): it measures serving, not proving.
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
@@ -36,8 +44,21 @@ func main() {
 		storeDir  = flag.String("store", "", "store directory whose bundles name the paths to fetch")
 		clients   = flag.Int("c", 64, "concurrent clients")
 		duration  = flag.Duration("d", 60*time.Second, "how long to run")
+		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
+		rate      = flag.Float64("rate", 0, "open loop: requests per second in all, spread evenly over the clients, latency counted from when each request was due (0: closed loop, each client sends its next request as soon as it has the answer)")
+		clientImp = flag.String("client", "raw", "HTTP client: raw (HTTP/1.1 on one keep-alive connection per client, like wrk) or stdlib (net/http, as the go command)")
 	)
 	flag.Parse()
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx := context.Background()
 	switch {
 	case *makeStore != "":
@@ -45,7 +66,11 @@ func main() {
 			log.Fatal(err)
 		}
 	case *url != "" && *storeDir != "":
-		if err := run(ctx, *url, *storeDir, *clients, *duration); err != nil {
+		if *clientImp != "raw" && *clientImp != "stdlib" {
+			log.Fatalf("-client %s: want raw or stdlib", *clientImp)
+		}
+		if err := run(ctx, *url, *storeDir, *clients, *duration, *clientImp, *rate); err != nil {
+			pprof.StopCPUProfile()
 			log.Fatal(err)
 		}
 	default:
@@ -126,7 +151,7 @@ type sample struct {
 	err   error
 }
 
-func run(ctx context.Context, base, dir string, clients int, d time.Duration) error {
+func run(ctx context.Context, base, dir string, clients int, d time.Duration, clientImp string, rate float64) error {
 	st, err := local.Open(dir)
 	if err != nil {
 		return err
@@ -158,8 +183,14 @@ func run(ctx context.Context, base, dir string, clients int, d time.Duration) er
 			return fmt.Errorf("the store has no %s files", w.kind)
 		}
 	}
+	// stdlib: every client keeps its connection (MaxIdleConnsPerHost >= clients).
 	tr := &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2, DisableCompression: true}
 	client := &http.Client{Transport: tr}
+	u, err := neturl.Parse(base)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("-url %s: want http://HOST:PORT", base)
+	}
+	cpu0 := cpuTime()
 	deadline := time.Now().Add(d)
 	results := make([][]sample, clients)
 	var wg sync.WaitGroup
@@ -169,7 +200,34 @@ func run(ctx context.Context, base, dir string, clients int, d time.Duration) er
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(c), 7))
+			buf := make([]byte, 256<<10) // large reads: a 2 MB zip in a few read(2)s, not 256
+			var get func(path string, want int64) (int64, error)
+			if clientImp == "raw" {
+				rc := &rawConn{host: u.Host}
+				defer rc.close()
+				get = func(path string, want int64) (int64, error) { return rc.get(path, want, buf) }
+			} else {
+				get = func(path string, want int64) (int64, error) { return fetch(client, base+path, want, buf) }
+			}
+			// Open loop: client c's requests are due every interval from
+			// start + c*interval/clients; a late answer delays the next
+			// request, and that delay counts in the next one's latency
+			// (no coordinated omission).
+			var interval time.Duration
+			due := start
+			if rate > 0 {
+				interval = time.Duration(float64(clients) / rate * float64(time.Second))
+				due = start.Add(interval * time.Duration(c) / time.Duration(clients))
+			}
 			for time.Now().Before(deadline) {
+				if interval > 0 {
+					if wait := time.Until(due); wait > 0 {
+						time.Sleep(wait)
+					}
+					if !due.Before(deadline) {
+						break
+					}
+				}
 				x := rng.IntN(100)
 				kind := ""
 				for _, w := range weights {
@@ -182,13 +240,18 @@ func run(ctx context.Context, base, dir string, clients int, d time.Duration) er
 				ts := byKind[kind]
 				t := ts[rng.IntN(len(ts))]
 				t0 := time.Now()
-				n, err := fetch(client, base+t.path, t.size)
+				if interval > 0 {
+					t0 = due
+					due = due.Add(interval)
+				}
+				n, err := get(t.path, t.size)
 				results[c] = append(results[c], sample{kind, time.Since(t0), n, err})
 			}
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 
 	lat := map[string][]time.Duration{}
 	var total, errs int
@@ -211,8 +274,12 @@ func run(ctx context.Context, base, dir string, clients int, d time.Duration) er
 			}
 		}
 	}
-	fmt.Printf("clients %d, duration %s, requests %d, errors %d, %.0f requests/s, %.1f MB/s total\n",
-		clients, elapsed.Round(time.Millisecond), total, errs, float64(total)/elapsed.Seconds(), float64(allBytes)/1e6/elapsed.Seconds())
+	mode := "closed loop"
+	if rate > 0 {
+		mode = fmt.Sprintf("open loop, %.0f requests/s offered", rate)
+	}
+	fmt.Printf("%s, client %s, clients %d, duration %s, requests %d, errors %d, %.0f requests/s, %.1f MB/s total\n",
+		mode, clientImp, clients, elapsed.Round(time.Millisecond), total, errs, float64(total)/elapsed.Seconds(), float64(allBytes)/1e6/elapsed.Seconds())
 	fmt.Printf("%-5s %9s %10s %10s %10s\n", "kind", "requests", "p50", "p99", "max")
 	for _, w := range weights {
 		ds := lat[w.kind]
@@ -223,6 +290,8 @@ func run(ctx context.Context, base, dir string, clients int, d time.Duration) er
 		fmt.Printf("%-5s %9d %10s %10s %10s\n", w.kind, len(ds), pct(ds, 50), pct(ds, 99), ds[len(ds)-1].Round(time.Microsecond))
 	}
 	fmt.Printf("zip throughput: %.1f MB/s\n", float64(zipBytes)/1e6/elapsed.Seconds())
+	fmt.Printf("load generator CPU: %.1f s (%.2f cores, %.0f µs a request)\n",
+		cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(), float64(cpu.Microseconds())/float64(max(total, 1)))
 	if errs > 0 {
 		return fmt.Errorf("%d errors, first: %v", errs, firstErr)
 	}
@@ -237,13 +306,13 @@ func pct(ds []time.Duration, p int) time.Duration {
 	return ds[i].Round(time.Microsecond)
 }
 
-func fetch(c *http.Client, url string, want int64) (int64, error) {
+func fetch(c *http.Client, url string, want int64, buf []byte) (int64, error) {
 	resp, err := c.Get(url)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	n, err := io.Copy(io.Discard, resp.Body)
+	n, err := io.CopyBuffer(discard{}, resp.Body, buf)
 	if err != nil {
 		return n, fmt.Errorf("GET %s: %w", url, err)
 	}
@@ -252,6 +321,83 @@ func fetch(c *http.Client, url string, want int64) (int64, error) {
 	}
 	if n != want {
 		return n, fmt.Errorf("GET %s: %d bytes, want %d", url, n, want)
+	}
+	return n, nil
+}
+
+// discard is io.Discard without its ReadFrom (which reads in 8 KiB pieces),
+// so that io.CopyBuffer uses the client's buffer.
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rawConn is a minimal HTTP/1.1 client on one keep-alive connection: the
+// request is one write, the response is parsed by http.ReadResponse and its
+// body read whole. It spares the shared CPUs the goroutines and channels of
+// net/http's Transport, so that the measurement is of the server.
+type rawConn struct {
+	host string
+	c    net.Conn
+	br   *bufio.Reader
+	req  []byte
+}
+
+func (rc *rawConn) close() {
+	if rc.c != nil {
+		rc.c.Close()
+		rc.c = nil
+	}
+}
+
+// get fetches path, reads the body into buf (over and over) and checks
+// that it is a 200 of want bytes.
+func (rc *rawConn) get(path string, want int64, buf []byte) (n int64, err error) {
+	if rc.c == nil {
+		c, err := net.Dial("tcp", rc.host)
+		if err != nil {
+			return 0, err
+		}
+		rc.c, rc.br = c, bufio.NewReaderSize(c, 16<<10)
+	}
+	defer func() {
+		if err != nil {
+			rc.close() // start the next request on a new connection
+		}
+	}()
+	rc.req = append(rc.req[:0], "GET "...)
+	rc.req = append(rc.req, path...)
+	rc.req = append(rc.req, " HTTP/1.1\r\nHost: "...)
+	rc.req = append(rc.req, rc.host...)
+	rc.req = append(rc.req, "\r\nUser-Agent: ferry-load\r\n\r\n"...)
+	if _, err := rc.c.Write(rc.req); err != nil {
+		return 0, fmt.Errorf("GET %s: %w", path, err)
+	}
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", path, err)
+	}
+	n, err = io.CopyBuffer(discard{}, resp.Body, buf)
+	resp.Body.Close()
+	if err != nil {
+		return n, fmt.Errorf("GET %s: %w", path, err)
+	}
+	if resp.StatusCode != 200 {
+		return n, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	if n != want {
+		return n, fmt.Errorf("GET %s: %d bytes, want %d", path, n, want)
+	}
+	if resp.Close {
+		rc.close()
 	}
 	return n, nil
 }
