@@ -73,7 +73,7 @@ func buildLayer(files []file, mtime time.Time) (*memLayer, error) {
 		return nil, err
 	}
 	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
