@@ -86,6 +86,8 @@ func TestDeltaInstallRollback(t *testing.T) {
 		t.Errorf("diff:\n%s", out)
 	}
 
+	t.Run("store", func(t *testing.T) { deltaThroughStore(t, ferry, srv, work, base, delta, v2) })
+
 	// The far side.
 	home := t.TempDir()
 	prefix := filepath.Join(home, "ferry")
@@ -186,4 +188,45 @@ func mustLookPath(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// deltaThroughStore: a store refuses the delta until the base is imported;
+// with both imported and then the base pruned, `ferry serve` still serves
+// everything the delta needs and the go command builds v2 through it
+// offline with the checksum database on.
+func deltaThroughStore(t *testing.T, ferry string, srv *modtest.Server, work, base, delta, v2 string) {
+	needNetNS(t)
+	store := filepath.Join(t.TempDir(), "store")
+	client := modtest.GoEnv(t, nil)
+	goDir := filepath.Dir(mustLookPath(t, "go"))
+	client = append(client, "GOSUMDB="+srv.GOSUMDB, "PATH=/usr/sbin:/usr/bin:/bin:"+goDir,
+		"SERVE_LOG="+filepath.Join(work, "serve-delta.log"))
+	out, err := offline(t, work, client, ferry, "import", "-q", delta, "--store", store)
+	if err == nil || !strings.Contains(out, "is a delta of app v1.0.0") || !strings.Contains(out, "not in store "+store) {
+		t.Fatalf("import of a delta without its base: %v\n%s", err, out)
+	}
+	for _, b := range []string{base, delta} {
+		if out, err := offline(t, work, client, ferry, "import", "-q", b, "--store", store); err != nil {
+			t.Fatalf("import %s: %v\n%s", b, err, out)
+		}
+	}
+	out = mustRun(t, work, client, ferry, "state", "--store", store)
+	if !strings.Contains(out, "v2.0.0") || !strings.Contains(out, "app v1.0.0 (sha256:") {
+		t.Errorf("state --store:\n%s", out)
+	}
+	out = mustRun(t, work, client, ferry, "prune", "app@v1.0.0", "--store", store)
+	if !strings.Contains(out, "kept for other bundles") {
+		t.Errorf("prune:\n%s", out)
+	}
+	proj := filepath.Join(t.TempDir(), "v2")
+	mustRun(t, "", nil, "cp", "-r", v2, proj)
+	os.Remove(filepath.Join(proj, "go.sum"))
+	const addr = "127.0.0.1:8080"
+	script := serveScript(ferry, store, addr, `
+echo "== go mod tidy, go run through the pruned store"; go mod tidy; go run . | grep -q "hello v1.2.0"
+`)
+	if out, err := run(t, proj, append(client, "GOPROXY=http://"+addr), "unshare", "-n", "--", "bash", "-c", script); err != nil {
+		log, _ := os.ReadFile(filepath.Join(work, "serve-delta.log"))
+		t.Fatalf("offline through ferry serve: %v\n%s\nserver log:\n%s", err, out, log)
+	}
 }
