@@ -27,6 +27,7 @@ func (a *app) packCmd() *cobra.Command {
 		heads        []string
 		baseFile     string
 		baseManifest string
+		split        string
 	)
 	cmd := &cobra.Command{
 		Use:   "pack [DIR ...] -o BUNDLE",
@@ -51,8 +52,13 @@ but that could not be fetched are listed as warnings.`,
       --toolchain go1.26.8,go1.27.4 --tool golang.org/x/tools/cmd/stringer@v0.30.0
   ferry pack . -o app.ferry --sign-key team.key
   ferry pack . -o app-v2.ferry --base app-v1.ferry     # a delta: only what v1 lacks
-  ferry pack . -o app-v2.ferry --base-manifest far-side.json`,
+  ferry pack . -o app-v2.ferry --base-manifest far-side.json
+` + splitExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			partSize, err := parseSplitFlag(split)
+			if err != nil {
+				return err
+			}
 			opt.Dirs = args
 			if opt.Version != "" && !semver.IsValid(opt.Version) {
 				return fmt.Errorf("--bundle-version %q is not a semantic version (like v1.2.3)", opt.Version)
@@ -101,12 +107,19 @@ but that could not be fetched are listed as warnings.`,
 			if err != nil {
 				return err
 			}
+			var parts *bundle.SplitIndex
+			if partSize > 0 {
+				if parts, err = a.splitBundle(cmd.Context(), res.Bundle, partSize); err != nil {
+					return err
+				}
+			}
 			snap := stats.Snapshot()
 			if a.json {
 				return a.printJSON(struct {
 					*pack.Result
-					Transfer fetch.Snapshot `json:"transfer"`
-				}{res, snap})
+					Transfer fetch.Snapshot     `json:"transfer"`
+					Split    *bundle.SplitIndex `json:"split,omitempty"`
+				}{res, snap, parts})
 			}
 			for _, m := range res.Missing {
 				fmt.Fprintf(a.stderr, "warning: not carried: %s@%s (%s): %s; %s\n", m.Module, m.Version, m.File, m.Reason, m.Impact)
@@ -118,6 +131,9 @@ but that could not be fetched are listed as warnings.`,
 			fmt.Fprintf(a.stdout, "  toolchains %s for %s\n", strings.Join(res.Toolchains, ","), strings.Join(res.Platforms, ","))
 			fmt.Fprintf(a.stdout, "  fetched %d files (%s), already present %d files (%s)\n", snap.ItemsFetched, human(snap.BytesFetched), snap.ItemsCached, human(snap.BytesCached))
 			fmt.Fprintf(a.stdout, "  digest %s\n", res.Digest)
+			if parts != nil {
+				a.printSplit(res.Bundle, parts)
+			}
 			return nil
 		},
 	}
@@ -131,6 +147,7 @@ but that could not be fetched are listed as warnings.`,
 	f.StringArrayVar(&heads, "sumdb-head", nil, "earlier checksum database tree head to prove consistent: a saved signed head note (e.g. GOPATH/pkg/sumdb/NAME/latest) or a bundle (repeatable)")
 	f.StringVar(&baseFile, "base", "", "write a delta: carry only what this earlier bundle lacks")
 	f.StringVar(&baseManifest, "base-manifest", "", "write a delta against a bundle the far side has, from its manifest (`ferry state export`)")
+	f.StringVar(&split, "split", "", splitFlagUsage)
 	f.StringVar(&opt.Name, "name", "", "bundle name (default: the last element of the first project's module path)")
 	f.StringVar(&opt.Version, "bundle-version", "", "bundle version, semver (default: `git describe --tags` of the first project, if it is one)")
 	f.IntVarP(&opt.Jobs, "jobs", "j", 8, "concurrent downloads")

@@ -18,6 +18,12 @@
 // that blob lists the digest and size of every item, the signature covers
 // every byte that gets installed.
 //
+// A delta bundle (Manifest.Base set) lists every item a full bundle would,
+// but its file holds only the blobs its base lacks; it is read through its
+// base with WithBase. A split bundle (Split) is a small JSON index at the
+// bundle's path plus parts NAME.001, NAME.002, ...; Open takes the index or
+// any part, checks every part against the index, and reads across them.
+//
 // Invariants:
 //
 //   - Write is deterministic: the same Manifest, item bytes and WriteOptions

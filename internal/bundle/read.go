@@ -55,12 +55,29 @@ type Reader struct {
 	blobs    []Blob
 	byDigest map[string]int
 	external map[string]int64 // delta: item digest -> size of blobs left to the base
+	size     int64
+	parts    io.Closer // a split bundle's parts, nil otherwise
 }
 
 // Open opens the bundle at path and checks its structure. It reads tar
 // headers, padding and the metadata blobs only, never item data: item blobs
 // are checked by VerifyBlob. Errors are one line and start with path.
+//
+// path may also be the index of a split bundle or one of its parts
+// (see Split): every part is checked first, and the Reader reads the
+// bundle across them.
 func Open(path string) (*Reader, error) {
+	if ra, size, parts, ok, err := OpenSplit(context.Background(), path); err != nil {
+		return nil, err
+	} else if ok {
+		r, err := openReaderAt(path, ra, size)
+		if err != nil {
+			parts.Close()
+			return nil, err
+		}
+		r.parts = parts
+		return r, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -149,7 +166,7 @@ func openReaderAt(name string, ra io.ReaderAt, size int64) (*Reader, error) {
 		return nil, fail("not a ferry bundle: no %s entry", indexFile)
 	}
 
-	r := &Reader{path: name, ra: ra, byDigest: make(map[string]int)}
+	r := &Reader{path: name, ra: ra, size: size, byDigest: make(map[string]int)}
 	data := make(map[string]*entry)
 	for i := range entries {
 		e := &entries[i]
@@ -413,11 +430,25 @@ func allZero(b []byte) bool {
 
 // Close closes the bundle file.
 func (r *Reader) Close() error {
+	if r.parts != nil {
+		return r.parts.Close()
+	}
 	if r.f == nil {
 		return nil
 	}
 	return r.f.Close()
 }
+
+// Size returns the size of the bundle in bytes (of all its parts, for a
+// split bundle).
+func (r *Reader) Size() int64 { return r.size }
+
+// Content returns a reader of the whole bundle file (across its parts, for
+// a split bundle), as Open checked it.
+func (r *Reader) Content() *io.SectionReader { return io.NewSectionReader(r.ra, 0, r.size) }
+
+// Split reports whether the bundle was opened from the parts of a split bundle.
+func (r *Reader) Split() bool { return r.parts != nil }
 
 // Path returns the path the bundle was opened from.
 func (r *Reader) Path() string { return r.path }

@@ -272,11 +272,15 @@ func (s *Store) copyBundle(ctx context.Context, r *bundle.Reader, dst string) (s
 	if r.Path() == "" {
 		return 0, errors.New("importing bundle: the reader has no file")
 	}
-	in, err := os.Open(r.Path())
-	if err != nil {
-		return 0, fmt.Errorf("importing bundle: %w", err)
+	var in io.Reader = r.Content() // a split bundle: across its parts
+	if !r.Split() {
+		f, err := os.Open(r.Path()) // a file: the kernel may copy it
+		if err != nil {
+			return 0, fmt.Errorf("importing bundle: %w", err)
+		}
+		defer f.Close()
+		in = f
 	}
-	defer in.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".import-*.tmp")
 	if err != nil {
 		return 0, fmt.Errorf("importing %s: %w", r.Path(), err)

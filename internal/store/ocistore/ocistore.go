@@ -613,11 +613,7 @@ func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleI
 			return fmt.Errorf("importing %s: it is a delta of %s, which is not in store oci://%s: import that bundle first", r.Path(), b, s.repo.Name())
 		}
 	}
-	fi, err := os.Stat(r.Path())
-	if err != nil {
-		return fmt.Errorf("importing %s: %w", r.Path(), err)
-	}
-	info = store.Describe(r, fi.Size(), info)
+	info = store.Describe(r, r.Size(), info)
 
 	start := time.Now()
 	img, manifest, err := bundleImage(r)
