@@ -53,6 +53,7 @@ but that could not be fetched are listed as warnings.`,
   ferry pack . -o app.ferry --sign-key team.key
   ferry pack . -o app-v2.ferry --base app-v1.ferry     # a delta: only what v1 lacks
   ferry pack . -o app-v2.ferry --base-manifest far-side.json
+  ferry pack . -o app.ferry --image oci:./image --image registry.internal/base/static:1.0
 ` + splitExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			partSize, err := parseSplitFlag(split)
@@ -64,6 +65,9 @@ but that could not be fetched are listed as warnings.`,
 				return fmt.Errorf("--bundle-version %q is not a semantic version (like v1.2.3)", opt.Version)
 			}
 			opt.Platforms = splitList(platforms)
+			if cmd.Flags().Changed("platform") {
+				opt.ImagePlatforms = opt.Platforms
+			}
 			opt.Toolchains = splitList(tcs)
 			if baseFile != "" && baseManifest != "" {
 				return fmt.Errorf("give --base or --base-manifest, not both")
@@ -148,6 +152,8 @@ but that could not be fetched are listed as warnings.`,
 	f.StringVar(&baseFile, "base", "", "write a delta: carry only what this earlier bundle lacks")
 	f.StringVar(&baseManifest, "base-manifest", "", "write a delta against a bundle the far side has, from its manifest (`ferry state export`)")
 	f.StringVar(&split, "split", "", splitFlagUsage)
+	f.StringArrayVar(&opt.Images, "image", nil, "container image to carry: oci:DIR (the images an OCI layout names) or a registry reference (repeatable); with --platform, only those platforms")
+	f.BoolVar(&opt.PlainHTTP, "plain-http", false, "read --image registries over plain HTTP")
 	f.StringVar(&opt.Name, "name", "", "bundle name (default: the last element of the first project's module path)")
 	f.StringVar(&opt.Version, "bundle-version", "", "bundle version, semver (default: `git describe --tags` of the first project, if it is one)")
 	f.IntVarP(&opt.Jobs, "jobs", "j", 8, "concurrent downloads")

@@ -50,6 +50,7 @@ type Manifest struct {
 	Projects   []string `json:"projects,omitempty"`   // main module paths packed
 	Tools      []string `json:"tools,omitempty"`      // --tool PKG@VERSION
 	Modules    []string `json:"modules,omitempty"`    // --module MODULE@VERSION
+	Images     []string `json:"images,omitempty"`     // image references carried (KindImage items)
 
 	SumDB *SumDB `json:"sumdb,omitempty"`
 
@@ -115,6 +116,8 @@ type Item struct {
 	Digest   string `json:"digest"`            // "sha256:<hex>" of the bytes
 	Hash     string `json:"h1,omitempty"`      // dirhash "h1:" of a zip, or of a go.mod for .mod items
 	NoSumDB  bool   `json:"nosumdb,omitempty"` // matches GOPRIVATE/GONOSUMDB: not in the checksum database
+	// MediaType is the OCI media type of image items (KindImage, KindOCI).
+	MediaType string `json:"mediaType,omitempty"`
 }
 
 // Sort orders items by File, the canonical order.

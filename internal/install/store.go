@@ -74,6 +74,10 @@ func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix
 	note := func(f func()) { mu.Lock(); f(); mu.Unlock() }
 	err = parallel(ctx, jobs, len(m.Items), func(ctx context.Context, i int) error {
 		it := m.Items[i]
+		if it.Kind == bundle.KindImage {
+			prog.add(it.Size)
+			return nil // its blob is a KindOCI item too; writeImageIndex names it
+		}
 		act, warn, err := placeItem(ctx, src, it, staging)
 		if err != nil {
 			return err
@@ -122,6 +126,11 @@ func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix
 		if err != nil {
 			return res, err
 		}
+		changed = changed || w
+	}
+	if w, err := writeImageIndex(staging, m); err != nil {
+		return res, err
+	} else {
 		changed = changed || w
 	}
 	for dir := range moduleDirs {

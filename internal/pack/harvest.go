@@ -26,6 +26,7 @@ type file struct {
 	bundle.Item
 	src  string // path on disk
 	data []byte // or the bytes themselves
+	want int64  // image blobs: the size their descriptor gives
 }
 
 // harvest collects the .info, .mod and .zip files the go command fetched into
@@ -135,7 +136,12 @@ func (f *file) hash() error {
 			return err
 		}
 	}
-	f.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if (f.Kind == bundle.KindOCI || f.Kind == bundle.KindImage) && (got != f.Digest || f.Size != f.want) {
+		// Image blobs are named by their digest: the bytes must match it.
+		return fmt.Errorf("image blob %s: %d bytes hashing to %s, want %d bytes", f.Digest, f.Size, got, f.want)
+	}
+	f.Digest = got
 	switch f.Kind {
 	case bundle.KindMod:
 		h1, err := dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {

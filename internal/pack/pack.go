@@ -54,6 +54,13 @@ type Options struct {
 	Toolchains []string // goX.Y.Z; default: what the projects ask for, else the local go
 	Tools      []string // PKG@VERSION for `go install PKG@VERSION`
 	Modules    []string // MODULE@VERSION
+	// Images are container images to carry: "oci:DIR" (the images an OCI
+	// layout names, and their referrers) or registry references.
+	Images []string
+	// ImagePlatforms, if set, keeps only these GOOS/GOARCH of multi-platform
+	// images (the image index is rewritten to list only them).
+	ImagePlatforms []string
+	PlainHTTP      bool // talk to image registries over plain HTTP
 	Name       string
 	Version    string
 	Signer     note.Signer // nil: unsigned
@@ -296,6 +303,28 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 		}
 		tcMissing = append(tcMissing, miss...)
 	}
+	var imageRefs []string
+	if len(opt.Images) > 0 {
+		opt.Phase("images", 0)
+		ip := &imagePacker{cacheDir: opt.CacheDir, plainHTTP: opt.PlainHTTP, files: map[string]*file{}}
+		if len(opt.ImagePlatforms) > 0 {
+			ip.platforms = map[string]bool{}
+			for _, pl := range opt.ImagePlatforms {
+				ip.platforms[pl] = true
+			}
+		}
+		for _, spec := range opt.Images {
+			opt.Log.Info("carrying image", "image", spec)
+			if err := ip.add(ctx, spec); err != nil {
+				return nil, err
+			}
+		}
+		var imgs []*file
+		imgs, imageRefs = ip.list()
+		for _, f := range imgs {
+			files[f.File] = f
+		}
+	}
 
 	// Fail on what a listed platform needs but could not be fetched; warn
 	// about the rest.
@@ -331,7 +360,9 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 		nosum = env["GOPRIVATE"]
 	}
 	for _, f := range list {
-		f.NoSumDB = module.MatchPrefixPatterns(nosum, f.Module)
+		if f.Kind == bundle.KindZip || f.Kind == bundle.KindMod || f.Kind == bundle.KindInfo {
+			f.NoSumDB = module.MatchPrefixPatterns(nosum, f.Module)
+		}
 	}
 
 	// Prove everything against the checksum database and snapshot the proof.
@@ -376,6 +407,7 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 		Toolchains:    opt.Toolchains,
 		Tools:         opt.Tools,
 		Modules:       opt.Modules,
+		Images:        imageRefs,
 		SumDB:         &bundle.SumDB{Name: sumName, Key: sumKey, Head: string(snap.Head), Heads: heads},
 		Missing:       missing,
 	}
