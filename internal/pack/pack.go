@@ -61,12 +61,12 @@ type Options struct {
 	// images (the image index is rewritten to list only them).
 	ImagePlatforms []string
 	PlainHTTP      bool // talk to image registries over plain HTTP
-	Name       string
-	Version    string
-	Signer     note.Signer // nil: unsigned
-	Jobs       int
-	CacheDir   string // persistent download cache (resume); "" = the user cache dir
-	Go         string // go binary; "" = found on PATH
+	Name           string
+	Version        string
+	Signer         note.Signer // nil: unsigned
+	Jobs           int
+	CacheDir       string // persistent download cache (resume); "" = the user cache dir
+	Go             string // go binary; "" = found on PATH
 	// Env is the user's go environment (go env -json); nil = read it.
 	Env     map[string]string
 	ModTime time.Time
