@@ -2,6 +2,7 @@ package push
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -41,6 +42,9 @@ func ParseTarget(s string, plainHTTP bool) (Target, error) {
 	}
 	t := Target{Registry: reg, Prefix: prefix, opts: opts}
 	if prefix != "" {
+		if slices.Contains(strings.Split(prefix, "/"), "") {
+			return Target{}, fmt.Errorf("registry %q: prefix %q has an empty path component", s, prefix)
+		}
 		if _, err := name.NewRepository(host+"/"+prefix, opts...); err != nil {
 			return Target{}, fmt.Errorf("registry %q: prefix %q: %v", s, prefix, err)
 		}
@@ -102,3 +106,4 @@ func SplitName(image string) (repo, tag string, err error) {
 	}
 	return repo, tag, nil
 }
+
