@@ -106,4 +106,3 @@ func SplitName(image string) (repo, tag string, err error) {
 	}
 	return repo, tag, nil
 }
-
