@@ -74,16 +74,30 @@ func (p *Progress) add(total int64, builder mpb.BarFillerBuilder, opts ...mpb.Ba
 // or still growing (see SetTotal); the bar then shows only what was done.
 func (p *Progress) Bar(name string, totalBytes int64) *Bar {
 	return p.add(totalBytes, mpb.BarStyle(), mpb.BarWidth(30),
-		mpb.PrependDecorators(
-			decor.Name(name, decor.WCSyncSpaceR),
-			decor.Any(func(s decor.Statistics) string {
-				if s.Total <= 0 || s.Total < s.Current {
-					return HumanBytes(s.Current)
-				}
-				return HumanBytes(s.Current) + " / " + HumanBytes(s.Total)
-			}, decor.WCSyncSpace),
-		),
+		bytesDecorators(name),
 		mpb.AppendDecorators(decor.OnComplete(decor.Percentage(decor.WC{W: 5}), "done")),
+	)
+}
+
+// bytesDecorators shows a bar's name and its bytes done (of the total, if known).
+func bytesDecorators(name string) mpb.BarOption {
+	return mpb.PrependDecorators(
+		decor.Name(name, decor.WCSyncSpaceR),
+		decor.Any(func(s decor.Statistics) string {
+			if s.Total <= 0 || s.Total < s.Current {
+				return HumanBytes(s.Current)
+			}
+			return HumanBytes(s.Current) + " / " + HumanBytes(s.Total)
+		}, decor.WCSyncSpace),
+	)
+}
+
+// BarNote adds a byte-counting bar like Bar, followed by note(), which is
+// read at every redraw (for example what was sent versus already present).
+func (p *Progress) BarNote(name string, totalBytes int64, note func() string) *Bar {
+	return p.add(totalBytes, mpb.BarStyle(), mpb.BarWidth(30),
+		bytesDecorators(name),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return note() })),
 	)
 }
 

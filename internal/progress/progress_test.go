@@ -17,6 +17,7 @@ func TestDisabledIsSilent(t *testing.T) {
 	b.SetTotal(200)
 	b.Done()
 	p.Counter("fetch", func() (int64, int64, int64, int64) { return 1, 2, 3, 4 }).Done()
+	p.BarNote("push", 1, func() string { return "note" }).Add(1)
 	p.Wait()
 	if buf.Len() != 0 {
 		t.Errorf("disabled Progress wrote %q", buf.String())
@@ -36,6 +37,8 @@ func TestEnabledDraws(t *testing.T) {
 	known := p.Bar("toolchains", 3000)
 	growing := p.Bar("modules", 0)
 	counter := p.Counter("fetch", func() (int64, int64, int64, int64) { return 7, 3 << 20, 2, 1536 })
+	noted := p.BarNote("push", 4096, func() string { return "sent 1.0 KiB, present 3.0 KiB" })
+	noted.Add(4096)
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
@@ -52,7 +55,7 @@ func TestEnabledDraws(t *testing.T) {
 	p.Bar("late", 1).Add(1)
 
 	out := buf.String()
-	for _, want := range []string{"toolchains", "2.9 KiB / 2.9 KiB", "modules", "1000 B", "fetch", "7 fetched (3.0 MiB), 2 already present (1.5 KiB)"} {
+	for _, want := range []string{"toolchains", "2.9 KiB / 2.9 KiB", "modules", "1000 B", "fetch", "7 fetched (3.0 MiB), 2 already present (1.5 KiB)", "4.0 KiB / 4.0 KiB", "sent 1.0 KiB, present 3.0 KiB"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
