@@ -79,6 +79,7 @@ GOSUMDB left at its default.
 	root.AddCommand(a.serveCmd(), a.importCmd())
 	root.AddCommand(a.diffCmd(), a.stateCmd(), a.rollbackCmd(), a.pruneCmd())
 	root.AddCommand(a.imageCmd())
+	root.AddCommand(a.pushCmd())
 	return root
 }
 

@@ -288,3 +288,45 @@ func push(t *testing.T, ctx context.Context, dir, target string, opt Options) *R
 }
 
 func tempLayout(t *testing.T) string { return filepath.Join(t.TempDir(), "layout") }
+
+// recorder is a Progress that adds up what it is told.
+type recorder struct {
+	mu     sync.Mutex
+	images map[string]*imageRec
+}
+
+type imageRec struct {
+	total, present, sent atomic.Int64
+	done                 atomic.Bool
+}
+
+func (r *recorder) Image(ref string, blobBytes int64) ImageProgress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.images == nil {
+		r.images = map[string]*imageRec{}
+	}
+	rec := &imageRec{}
+	rec.total.Store(blobBytes)
+	r.images[ref] = rec
+	return rec
+}
+
+func (i *imageRec) Present(n int64) { i.present.Add(n) }
+func (i *imageRec) Sent(n int64)    { i.sent.Add(n) }
+func (i *imageRec) Done()           { i.done.Store(true) }
+
+// check compares what progress was told with the report.
+func (r *recorder) check(t *testing.T, rep *Report) {
+	t.Helper()
+	for _, img := range rep.Images {
+		rec := r.images[img.Ref]
+		if rec == nil || !rec.done.Load() {
+			t.Errorf("progress of %s: not told or not done", img.Ref)
+			continue
+		}
+		if rec.total.Load() != img.BlobBytes || rec.present.Load() != img.BytesPresent+img.BytesMounted || rec.sent.Load() != img.BytesUploaded {
+			t.Errorf("progress of %s: total %d, present %d, sent %d; report %+v", img.Ref, rec.total.Load(), rec.present.Load(), rec.sent.Load(), img)
+		}
+	}
+}

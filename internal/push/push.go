@@ -67,11 +67,15 @@ type Progress interface {
 	Image(ref string, blobBytes int64) ImageProgress
 }
 
-// ImageProgress receives the progress of one image.
+// ImageProgress receives the progress of one image. Present and Sent
+// together add up to the image's blob bytes once it is pushed.
 type ImageProgress interface {
-	// Add reports n more bytes of the image's blobs done: found present,
-	// mounted, or sent.
-	Add(n int64)
+	// Present reports n bytes of blobs the registry already had (or
+	// mounted from another repository).
+	Present(n int64)
+	// Sent reports n more bytes of blobs sent (a retry's repeated bytes
+	// are not reported again).
+	Sent(n int64)
 	// Done reports the image pushed (or given up).
 	Done()
 }
@@ -680,7 +684,9 @@ func (p *pusher) pushBlob(ctx context.Context, st *imageState, repo string, b v1
 		}
 		if mine {
 			st.count(func(c *Counts) { c.BlobsPresent++; c.BytesPresent += b.Size })
-			st.progress(b.Size)
+			if st.prog != nil {
+				st.prog.Present(b.Size)
+			}
 		}
 		return nil
 	}
@@ -725,7 +731,11 @@ func (p *pusher) pushBlob(ctx context.Context, st *imageState, repo string, b v1
 			c.BytesUploaded += b.Size
 		}
 	})
-	tr.credit(b.Size)
+	if out == uploaded {
+		tr.credit(b.Size)
+	} else {
+		tr.present(b.Size)
+	}
 	p.log.Info("blob", "repo", repo, "digest", d, "size", b.Size, "outcome", [...]string{"present", "mounted", "uploaded"}[out])
 	return nil
 }
@@ -902,6 +912,7 @@ func (t *tracker) sent(n, pos int64) {
 	t.credit(pos)
 }
 
+// credit reports the blob sent up to pos.
 func (t *tracker) credit(pos int64) {
 	t.mu.Lock()
 	d := pos - t.done
@@ -909,14 +920,18 @@ func (t *tracker) credit(pos int64) {
 		t.done = pos
 	}
 	t.mu.Unlock()
-	if d > 0 {
-		t.st.progress(d)
+	if d > 0 && t.st.prog != nil {
+		t.st.prog.Sent(d)
 	}
 }
 
-// progress reports n more bytes done to the image's progress, if any.
-func (s *imageState) progress(n int64) {
-	if s.prog != nil {
-		s.prog.Add(n)
+// present reports the rest of a blob of size bytes as found present.
+func (t *tracker) present(size int64) {
+	t.mu.Lock()
+	d := size - t.done
+	t.done = size
+	t.mu.Unlock()
+	if d > 0 && t.st.prog != nil {
+		t.st.prog.Present(d)
 	}
 }

@@ -259,7 +259,10 @@ func TestPushChangedLayer(t *testing.T) {
 		t.Fatalf("fixture: %d new blobs, want 2", newBlobs)
 	}
 	before := o.blobBytes.Load()
+	rec := &recorder{}
+	opt.Progress = rec
 	rep := push(t, t.Context(), f2.dir, reg.Host, opt)
+	rec.check(t, rep)
 	if got := o.blobBytes.Load() - before; got != newBytes {
 		t.Errorf("the registry received %d blob bytes, want %d (the changed layer and config)", got, newBytes)
 	}
@@ -370,7 +373,10 @@ func TestPushMountsAcrossRepositories(t *testing.T) {
 	reg := startRegistry(t, o)
 	app, tool := twoImages(t)
 	opt := testOptions(t)
+	rec := &recorder{}
+	opt.Progress = rec
 	rep := push(t, t.Context(), app.dir, reg.Host+"/a", opt)
+	rec.check(t, rep)
 	shared, n := sharedBytes(app, tool)
 	if n != 2 {
 		t.Fatalf("fixture: %d shared blobs, want 2 (the base layer, the SBOM's empty config)", n)
