@@ -306,10 +306,14 @@ func retryable(err error) bool {
 		return true
 	}
 	// net/http reports a connection the server cut while it wrote a
-	// request body without a typed error.
+	// request body without a typed error. "ContentLength=... with Body
+	// length" is a request the token transport re-sent after refreshing an
+	// expired token, with its body already read: a new attempt (a new
+	// body) carries the new token.
 	msg := err.Error()
 	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") ||
-		strings.Contains(msg, "transport connection broken") || strings.Contains(msg, "server closed")
+		strings.Contains(msg, "transport connection broken") || strings.Contains(msg, "server closed") ||
+		strings.Contains(msg, "http: ContentLength=")
 }
 
 // hasReferrersAPI reports whether the registry answers the referrers API
