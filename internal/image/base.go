@@ -164,7 +164,7 @@ func layoutImages(lp layout.Path, d v1.Descriptor) ([]candidate, error) {
 			if !cd.MediaType.IsImage() {
 				continue
 			}
-			c, ok, err := layoutImage(lp, cd)
+			c, ok, err := layoutImage(child, cd)
 			if err != nil {
 				return nil, err
 			}
@@ -174,7 +174,11 @@ func layoutImages(lp layout.Path, d v1.Descriptor) ([]candidate, error) {
 		}
 		return out, nil
 	case d.MediaType.IsImage():
-		c, ok, err := layoutImage(lp, d)
+		ii, err := lp.ImageIndex()
+		if err != nil {
+			return nil, err
+		}
+		c, ok, err := layoutImage(ii, d)
 		if err != nil || !ok {
 			return nil, err
 		}
@@ -183,8 +187,10 @@ func layoutImages(lp layout.Path, d v1.Descriptor) ([]candidate, error) {
 	return nil, nil
 }
 
-func layoutImage(lp layout.Path, d v1.Descriptor) (candidate, bool, error) {
-	img, err := lp.Image(d.Digest)
+// layoutImage reads the image d that parent lists; ok is false for
+// artifacts and referrers.
+func layoutImage(parent v1.ImageIndex, d v1.Descriptor) (candidate, bool, error) {
+	img, err := parent.Image(d.Digest)
 	if err != nil {
 		return candidate{}, false, err
 	}

@@ -208,7 +208,8 @@ func (b Base) String() string {
 }
 
 // ParseBase parses scratch (or ""), oci:DIR, oci:DIR:REF or a registry
-// reference. For oci:X:Y, X is the directory when X is one and X:Y is not.
+// reference. For oci:X:Y, the whole of X:Y is the directory if it is one,
+// else the longest X that is a directory, and Y the ref.name.
 func ParseBase(s string) (Base, error) {
 	switch {
 	case s == "" || s == "scratch":
@@ -218,8 +219,13 @@ func ParseBase(s string) (Base, error) {
 		if p == "" {
 			return Base{}, fmt.Errorf("base %q: want oci:DIR", s)
 		}
-		if i := strings.LastIndexByte(p, ':'); i > 0 && !isDir(p) && isDir(p[:i]) && p[i+1:] != "" {
-			return Base{Layout: filepath.Clean(p[:i]), RefName: p[i+1:]}, nil
+		if !isDir(p) {
+			// The longest prefix before a colon that is a directory.
+			for i := strings.LastIndexByte(p, ':'); i > 0; i = strings.LastIndexByte(p[:i], ':') {
+				if isDir(p[:i]) && p[i+1:] != "" {
+					return Base{Layout: filepath.Clean(p[:i]), RefName: p[i+1:]}, nil
+				}
+			}
 		}
 		return Base{Layout: filepath.Clean(p)}, nil
 	}
