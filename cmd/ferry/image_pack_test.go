@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
 	"github.com/ferry-dev/ferry/internal/modtest"
+	"github.com/ferry-dev/ferry/internal/push"
+	"github.com/ferry-dev/ferry/internal/store/ocistore/ocitest"
 )
 
 // writeTestLayout writes an OCI layout holding one two-platform image,
@@ -89,6 +91,15 @@ func TestPackImage(t *testing.T) {
 		t.Errorf("carried index %s (original %s) and %d image blobs, want a rewritten index and 5 blobs", top, orig, oci)
 	}
 	mustRun(t, work, env, ferry, "verify", b)
+
+	// Push the carried image straight from the bundle into a registry.
+	reg := ocitest.Start(t, ocitest.Options{})
+	out = mustRun(t, work, env, ferry, "push", b, reg.Host+"/mirror", "--plain-http", "--json")
+	var rep push.Report
+	decodeJSON(t, out, &rep)
+	if len(rep.Images) != 1 || rep.Images[0].Ref != reg.Host+"/mirror/web:1.0" || rep.Images[0].Digest != top {
+		t.Errorf("push from the bundle: %+v, want %s/mirror/web:1.0 at %s", rep.Images, reg.Host, top)
+	}
 
 	prefix := filepath.Join(work, "far")
 	mustRun(t, work, env, ferry, "install", b, "--prefix", prefix, "--goenv", "-")

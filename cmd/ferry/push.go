@@ -26,9 +26,11 @@ func (a *app) pushCmd() *cobra.Command {
 		Long: `Push copies every named image of SOURCE into a registry: image manifests,
 multi-platform image indexes and their referrers (SBOMs, signatures).
 
-SOURCE is oci:DIR, an OCI image layout directory; its images are named by
-the org.opencontainers.image.ref.name annotations of index.json (a bare tag
-names an image after the directory). Image NAME:TAG goes to
+SOURCE is oci:DIR, an OCI image layout directory (an install's images are in
+oci:PREFIX/mod/oci), whose images are named by the
+org.opencontainers.image.ref.name annotations of index.json (a bare tag
+names an image after the directory); or a bundle file, whose images (packed
+with 'ferry pack --image') are pushed straight from it. Image NAME:TAG goes to
 REGISTRY/PREFIX/NAME:TAG; a registry host in NAME is dropped.
 
 Each blob is checked with HEAD first and counted as present if the registry
@@ -42,14 +44,16 @@ Credentials come from docker's config.json (docker login). Without
 --plain-http every request goes over https.`,
 		Example: `  ferry push oci:./images registry.internal:5000/mirror
   ferry push oci:./images localhost:5000 --plain-http --platform linux/amd64
-  ferry push oci:./images registry.internal/team --jobs 8 --json`,
+  ferry push oci:./images registry.internal/team --jobs 8 --json
+  ferry push app.ferry registry.internal/mirror`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			src, err := openPushSource(ctx, args[0])
+			src, closeSrc, err := openPushSource(ctx, args[0])
 			if err != nil {
 				return err
 			}
+			defer closeSrc()
 			opt.Platforms = splitList(platforms)
 			opt.Log = a.logger()
 			if d, err := os.UserCacheDir(); err == nil {
@@ -81,12 +85,17 @@ Credentials come from docker's config.json (docker login). Without
 	return cmd
 }
 
-// openPushSource opens what 'ferry push' pushes from.
-func openPushSource(_ context.Context, arg string) (push.Source, error) {
+// openPushSource opens what 'ferry push' pushes from: an OCI layout, or
+// the images a bundle carries. The caller calls the returned close.
+func openPushSource(_ context.Context, arg string) (push.Source, func(), error) {
 	if dir, ok := strings.CutPrefix(arg, "oci:"); ok && dir != "" {
-		return push.OpenLayout(dir)
+		src, err := push.OpenLayout(dir)
+		return src, func() {}, err
 	}
-	return nil, fmt.Errorf("source %q: give oci:DIR (an OCI image layout directory)", arg)
+	if fi, err := os.Stat(arg); err == nil && fi.Mode().IsRegular() {
+		return bundleImages(arg)
+	}
+	return nil, nil, fmt.Errorf("source %q: give oci:DIR (an OCI image layout directory) or a bundle file", arg)
 }
 
 // pushSummary says in one line what was sent and what was already there.
