@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -294,7 +295,9 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	opt.Phase("base "+pl.base.String(), 0)
+	if !pl.base.Scratch {
+		opt.Phase("base "+pl.base.String(), 0)
+	}
 	bases, err := resolveBase(ctx, pl.base, pl.plats, opt.PlainHTTP, filepath.Join(tmp, "base-cache"))
 	if err != nil {
 		return nil, err
@@ -442,8 +445,8 @@ func (h *hostFiles) caCerts() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the host's CA certificates (set SSL_CERT_FILE): %w", err)
 	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("the host's CA certificates %s are empty", p)
+	if !bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")) {
+		return nil, fmt.Errorf("the host's CA certificates %s hold no PEM certificate (set SSL_CERT_FILE)", p)
 	}
 	h.ca = data
 	return data, nil
