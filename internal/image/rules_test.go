@@ -82,6 +82,8 @@ func TestBadInput(t *testing.T) {
 		{"output dir not a layout", func(o *Options) { o.Outputs = []string{"oci:" + notLayout} }, "not an OCI image layout"},
 		{"push to a bad name", func(o *Options) { o.Push = "Bad Name" }, "--push"},
 		{"relative workdir", func(o *Options) { o.Workdir = "app" }, "absolute"},
+		{"CA file without certificates", func(o *Options) { o.CACertFile = filepath.Join(fx.dir, "go.mod") }, "hold no PEM certificate"},
+		{"CA file missing", func(o *Options) { o.CACertFile = filepath.Join(fx.dir, "nope.pem") }, "reading the host's CA certificates"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
