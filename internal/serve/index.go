@@ -31,7 +31,8 @@ type target struct {
 	digest    string // "sha256:<hex>" of the answer: the ETag
 	size      int64
 	data      []byte
-	kind      string // what it is: info, mod, zip, list, latest, lookup, tile, sumdb-latest, supported
+	kind      string // what it is: info, mod, zip, list, latest, lookup, tile, sumdb-latest, supported, oci-...
+	mediaType string // the Content-Type, when set (OCI distribution API answers)
 	immutable bool
 }
 
@@ -48,6 +49,7 @@ type index struct {
 	toolchains []string           // goX.Y.Z, sorted
 	bundles    []store.BundleInfo // oldest import first
 	storeSize  int64
+	oci        *ociIndex // the images, for the OCI distribution API (ociapi.go)
 }
 
 func generated(kind string, data []byte) *target {
@@ -60,7 +62,7 @@ func generated(kind string, data []byte) *target {
 
 // buildIndex merges the manifests of the bundles infos of st.
 func buildIndex(ctx context.Context, st store.Store, infos []store.BundleInfo, log *slog.Logger) (*index, error) {
-	ix := &index{files: map[string]*target{}, bundles: infos}
+	ix := &index{files: map[string]*target{}, bundles: infos, oci: newOCIIndex()}
 	sumdbs := map[string]bool{}
 	// versions[escaped module] = versions with a .mod (or, for toolchains, a .zip)
 	versions := map[string]map[string]bool{}
@@ -82,6 +84,7 @@ func buildIndex(ctx context.Context, st store.Store, infos []store.BundleInfo, l
 			if err := addItem(ctx, st, ix, in.Digest, it, log); err != nil {
 				return nil, err
 			}
+			ix.oci.add(in.Digest, it, log)
 			if it.Kind == bundle.KindSumDB {
 				if parts := strings.SplitN(it.File, "/", 3); len(parts) == 3 {
 					sumdbs[parts[1]] = true
@@ -137,6 +140,7 @@ func buildIndex(ctx context.Context, st store.Store, infos []store.BundleInfo, l
 			ix.files[escMod+"/@latest"] = &t
 		}
 	}
+	ix.oci.finish(ctx, st, log)
 	sort.Slice(ix.modules, func(i, j int) bool { return ix.modules[i].Path < ix.modules[j].Path })
 	for tc := range toolchains {
 		ix.toolchains = append(ix.toolchains, tc)
@@ -170,7 +174,8 @@ func latestVersion(listed, infos map[string]bool) string {
 
 // addItem adds one item of bundle bd to ix: the first import wins, except for
 // checksum database lookups and tree heads, where the copy signed with the
-// larger tree wins.
+// larger tree wins, and for image references ("images/..."), where the
+// newest import wins (a tag moves, as in a registry).
 func addItem(ctx context.Context, st store.Store, ix *index, bd string, it bundle.Item, log *slog.Logger) error {
 	t := &target{bundle: bd, digest: it.Digest, size: it.Size, kind: itemKind(it), immutable: true}
 	if t.kind == "sumdb-latest" {
@@ -182,6 +187,10 @@ func addItem(ctx context.Context, st store.Store, ix *index, bd string, it bundl
 		return nil
 	}
 	if old.digest == t.digest {
+		return nil
+	}
+	if it.Kind == bundle.KindImage {
+		ix.files[it.File] = t
 		return nil
 	}
 	switch t.kind {

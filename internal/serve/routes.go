@@ -31,8 +31,9 @@ type Routes struct {
 }
 
 // Handler returns the whole HTTP handler: "/" browse page, /healthz,
-// /readyz (200 after the first successful Refresh), /metrics, and the
-// GOPROXY and checksum database paths, wrapped by the middlewares of rt.
+// /readyz (200 after the first successful Refresh), /metrics, the OCI
+// distribution pull API under /v2 (ociapi.go), and the GOPROXY and checksum
+// database paths, wrapped by the middlewares of rt.
 func (s *Server) Handler(rt Routes) http.Handler {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
@@ -68,6 +69,10 @@ func (s *Server) Handler(rt Routes) http.Handler {
 			}
 			rt.Metrics.ServeHTTP(w, r)
 		default:
+			if p == "/v2" || strings.HasPrefix(p, "/v2/") {
+				s.serveOCI(w, r) // ociapi.go
+				return
+			}
 			s.ServeHTTP(w, r)
 		}
 	})

@@ -10,6 +10,8 @@
 //   - The index is rebuilt as a whole by Refresh and swapped atomically, so a
 //     request sees either the state before an import or the state after it,
 //     never a half-imported one.
+//   - Under /v2 the server answers the OCI distribution API, read-only,
+//     for the container images the bundles carry (invariants in ociapi.go).
 //   - For module files the first imported bundle wins; for checksum database
 //     lookups and tree heads the copy signed with the larger tree wins; tiles
 //     are a union (a tile path names the same bytes in every snapshot of one
@@ -183,12 +185,21 @@ func (s *Server) StoreSize() int64 {
 
 // Kind classifies a request for metrics and logs, with the kinds of package
 // metrics: info, mod, zip, list, latest (@latest), sumdb (any checksum
-// database path), page (the browse pages), or other.
+// database path), page (the browse pages), oci-manifest and oci-blob (OCI
+// distribution API), or other.
 func Kind(r *http.Request) string {
 	p := r.URL.Path
 	switch {
 	case p == "/" || strings.HasPrefix(p, "/mod/"):
 		return "page"
+	case strings.HasPrefix(p, "/v2/"):
+		switch {
+		case strings.Contains(p, "/manifests/"):
+			return "oci-manifest"
+		case strings.Contains(p, "/blobs/"):
+			return "oci-blob"
+		}
+		return "other"
 	case strings.HasPrefix(p, "/sumdb/"):
 		return "sumdb"
 	case strings.HasSuffix(p, "/@v/list"):
@@ -231,12 +242,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found: "+p, http.StatusNotFound)
 		return
 	}
+	s.serveTarget(w, r, p, t)
+}
+
+// serveTarget answers r (GET or HEAD) with t; p names it in logs. The
+// Content-Type is t.mediaType, else the one of its kind.
+func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, p string, t *target) {
 	// Slow clients: a deadline that suits the size (ignored where the
 	// writer does not support it; the server's WriteTimeout is the backstop).
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeDeadline(t.size)))
 	h := w.Header()
 	h.Set("ETag", `"`+t.digest+`"`)
-	h.Set("Content-Type", contentType(t.kind))
+	if t.mediaType != "" {
+		h.Set("Content-Type", t.mediaType)
+	} else {
+		h.Set("Content-Type", contentType(t.kind))
+	}
 	if t.immutable {
 		h.Set("Cache-Control", cacheImmutable)
 	} else {

@@ -38,7 +38,7 @@ import (
 
 // Kinds returns the values of the kind label.
 func Kinds() []string {
-	return []string{"info", "mod", "zip", "list", "latest", "sumdb", "page", "other"}
+	return []string{"info", "mod", "zip", "list", "latest", "sumdb", "page", "oci-manifest", "oci-blob", "other"}
 }
 
 // Buckets returns the upper bounds of the latency histogram, in seconds:
@@ -127,7 +127,7 @@ func (m *Metrics) Handler() http.Handler {
 
 func knownKind(k string) string {
 	switch k {
-	case "info", "mod", "zip", "list", "latest", "sumdb", "page":
+	case "info", "mod", "zip", "list", "latest", "sumdb", "page", "oci-manifest", "oci-blob":
 		return k
 	}
 	return "other"
