@@ -56,6 +56,8 @@ var (
 	ociNameRE   = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
 	ociTagRE    = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
 	ociDigestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	// a registry host[:port], as the distribution reference grammar has it.
+	ociHostRE = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$`)
 )
 
 // isManifestType reports whether mt is a manifest or index media type.
@@ -222,13 +224,17 @@ func sniffManifestType(raw []byte) string {
 // registry host) and its tag ("" for a reference by digest alone).
 func splitImageRef(ref string) (repo, tag string, ok bool) {
 	rest, _, _ := strings.Cut(ref, "@")
+	tagged := false
 	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, '/') {
-		rest, tag = rest[:i], rest[i+1:]
+		rest, tag, tagged = rest[:i], rest[i+1:], true
 	}
 	if first, after, found := strings.Cut(rest, "/"); found && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		if !ociHostRE.MatchString(first) {
+			return "", "", false
+		}
 		rest = after
 	}
-	if len(rest) > maxOCIName || !ociNameRE.MatchString(rest) || (tag != "" && !ociTagRE.MatchString(tag)) {
+	if len(rest) > maxOCIName || !ociNameRE.MatchString(rest) || (tagged && !ociTagRE.MatchString(tag)) {
 		return "", "", false
 	}
 	return rest, tag, true

@@ -55,7 +55,7 @@ func (b *imageBundle) blob(mt string, data []byte) v1.Descriptor {
 	return v1.Descriptor{MediaType: "application/octet-stream", Digest: h, Size: int64(len(data))}
 }
 
-func (b *imageBundle) image(t *testing.T, img v1.Image) v1.Descriptor {
+func (b *imageBundle) image(t testing.TB, img v1.Image) v1.Descriptor {
 	t.Helper()
 	cfg, err := img.RawConfigFile()
 	if err != nil {
@@ -93,7 +93,7 @@ func (b *imageBundle) image(t *testing.T, img v1.Image) v1.Descriptor {
 	return d
 }
 
-func (b *imageBundle) index(t *testing.T, idx v1.ImageIndex) v1.Descriptor {
+func (b *imageBundle) index(t testing.TB, idx v1.ImageIndex) v1.Descriptor {
 	t.Helper()
 	im, err := idx.IndexManifest()
 	if err != nil {
@@ -128,7 +128,7 @@ func (b *imageBundle) ref(ref string, top v1.Descriptor) {
 }
 
 // referrer adds an SBOM-like artifact manifest whose subject is subject.
-func (b *imageBundle) referrer(t *testing.T, subject v1.Descriptor, artifactType, content string) v1.Descriptor {
+func (b *imageBundle) referrer(t testing.TB, subject v1.Descriptor, artifactType, content string) v1.Descriptor {
 	t.Helper()
 	cfg := b.blob("application/vnd.oci.empty.v1+json", []byte("{}"))
 	cfg.MediaType = "application/vnd.oci.empty.v1+json"
@@ -151,7 +151,7 @@ func (b *imageBundle) referrer(t *testing.T, subject v1.Descriptor, artifactType
 	return d
 }
 
-func (b *imageBundle) write(t *testing.T, dir, file string) string {
+func (b *imageBundle) write(t testing.TB, dir, file string) string {
 	t.Helper()
 	m := &bundle.Manifest{SchemaVersion: bundle.SchemaVersion, Name: file, Images: b.refs}
 	for _, it := range b.items {
@@ -168,7 +168,7 @@ func (b *imageBundle) write(t *testing.T, dir, file string) string {
 // twoPlatformIndex returns an OCI index of two random OCI images,
 // linux/amd64 and linux/arm64, whose layers are larger than what the server
 // reads into memory.
-func twoPlatformIndex(t *testing.T) v1.ImageIndex {
+func twoPlatformIndex(t testing.TB) v1.ImageIndex {
 	t.Helper()
 	var adds []mutate.IndexAddendum
 	for _, arch := range []string{"amd64", "arm64"} {
@@ -220,7 +220,7 @@ func (l lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-func newOCIFixture(t *testing.T, rt serve.Routes) *ociFixture {
+func newOCIFixture(t testing.TB, rt serve.Routes) *ociFixture {
 	t.Helper()
 	fx := &ociFixture{env: &env{dir: t.TempDir()}, logs: &bytes.Buffer{}, logsMu: &sync.Mutex{}}
 	e := fx.env
