@@ -60,13 +60,15 @@ func Rollback(ctx context.Context, prefix, to string, log *slog.Logger) (*Rollba
 	} else if i, err = st.FindRecord(to); err != nil {
 		return nil, fmt.Errorf("rolling back %s: %w", prefix, err)
 	}
-	if i == len(st.Bundles)-1 {
-		return nil, fmt.Errorf("rolling back %s: %s is the last bundle installed: nothing to roll back", prefix, st.Bundles[i].Label())
-	}
 	rec := st.Bundles[i]
 	curGen, err := currentTarget(prefix, modLink, genDir)
 	if err != nil {
 		return nil, err
+	}
+	// TO already last: nothing to do, unless an interrupted rollback wrote
+	// the state but did not swap PREFIX/mod yet; then finish it.
+	if i == len(st.Bundles)-1 && curGen == rec.Generation {
+		return nil, fmt.Errorf("rolling back %s: %s is the last bundle installed: nothing to roll back", prefix, rec.Label())
 	}
 	genPath := filepath.Join(prefix, filepath.FromSlash(genDir), rec.Generation)
 	if fi, err := os.Stat(genPath); err != nil || !fi.IsDir() || rec.Generation == "" {
