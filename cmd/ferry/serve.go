@@ -54,11 +54,17 @@ BUNDLEs given are verified (exactly as 'ferry verify') and imported first.
 Bundles imported later by 'ferry import' into the same store are picked up
 every --refresh; a request sees the store before or after an import, never
 half of one. Also served: a browse page at /, /healthz, /readyz, Prometheus metrics at
-/metrics.
+/metrics, and the OCI distribution pull API at /v2/ for the container images
+the bundles carry (pack --image): docker, podman, skopeo and crane pull
+HOST:PORT/REPO:TAG, REPO being the image's name without its registry host.
+Read-only; a tag imported again by a newer bundle serves the newer image.
+Docker and podman want TLS (--tls-cert) unless the host is loopback or
+listed in their insecure registries.
 SIGINT or SIGTERM stops accepting and drains requests in flight.`,
 		Example: `  ferry serve app.ferry --key team.pub
   ferry serve --store /srv/ferry/store --listen :8080 --log-json
-  GOPROXY=http://ferry.internal:8080 go build ./...`,
+  GOPROXY=http://ferry.internal:8080 go build ./...
+  docker pull ferry.internal:8080/team/api:1.4.0     # an image carried by pack --image`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			// Log records (access records above all) are buffered off the
