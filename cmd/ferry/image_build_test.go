@@ -82,6 +82,7 @@ func TestImageBuildOffline(t *testing.T) {
 		"GOENV=" + filepath.Join(home, ".config", "go", "env"),
 		"GOSUMDB=" + srv.GOSUMDB,
 		"GOFLAGS=-modcacherw",
+		"GOCACHE=" + modtest.SharedGoCache(t), // compiled packages only: nothing to do with the network
 		"SOURCE_DATE_EPOCH=1700000000",
 	}
 	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {

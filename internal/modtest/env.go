@@ -7,8 +7,8 @@ import (
 )
 
 // GoEnv returns a clean environment for running the real go command against s:
-// fresh HOME, GOPATH, GOMODCACHE, GOCACHE and an empty GOENV file under
-// t.TempDir(), PATH (and TMPDIR, if set) from the current environment,
+// fresh HOME, GOPATH, GOMODCACHE and an empty GOENV file under t.TempDir(),
+// the shared build cache of SharedGoCache, PATH (and TMPDIR, if set) from the current environment,
 // GOPROXY=s.URL, GOSUMDB=s.GOSUMDB, GOTOOLCHAIN=local, GOFLAGS=-modcacherw,
 // CGO_ENABLED=0 and empty GONOSUMDB, GOPRIVATE, GONOPROXY and GOINSECURE.
 // If s is nil, GOPROXY and GOSUMDB are left out.
@@ -32,7 +32,7 @@ func GoEnv(t testing.TB, s *Server) []string {
 		"HOME=" + dir("home"),
 		"GOPATH=" + gopath,
 		"GOMODCACHE=" + filepath.Join(gopath, "pkg", "mod"),
-		"GOCACHE=" + dir("gocache"),
+		"GOCACHE=" + SharedGoCache(t),
 		"GOENV=" + goenv,
 		"GOTOOLCHAIN=local",
 		"GOFLAGS=-modcacherw",
@@ -49,4 +49,18 @@ func GoEnv(t testing.TB, s *Server) []string {
 		env = append(env, "GOPROXY="+s.URL, "GOSUMDB="+s.GOSUMDB)
 	}
 	return env
+}
+
+// SharedGoCache returns one go build cache for every test on this machine
+// (under the system temporary directory), so that tests do not compile the
+// standard library again for each platform. The build cache holds compiled
+// packages only, keyed by their inputs, and is safe for concurrent use by
+// several go commands; it has no bearing on where modules come from.
+func SharedGoCache(t testing.TB) string {
+	t.Helper()
+	d := filepath.Join(os.TempDir(), "ferry-testcache", "gocache")
+	if err := os.MkdirAll(d, 0o777); err != nil {
+		t.Fatalf("modtest: %v", err)
+	}
+	return d
 }
