@@ -179,6 +179,28 @@ func TestDeltaInstallRollback(t *testing.T) {
 	if out, err := offline(t, clean, append(farEnv, "GOMODCACHE="+filepath.Join(home, "fresh-modcache2")), "go", "build", "./..."); err != nil {
 		t.Fatalf("v2 after reinstalling the delta: %v\n%s", err, out)
 	}
+
+	// Base + delta gives exactly the module store that base + full gives.
+	prefix2 := filepath.Join(t.TempDir(), "ferry")
+	for _, b := range []string{base, full} {
+		if out, err := offline(t, work, ferryEnv, ferry, "install", b, "--prefix", prefix2, "--goenv", "-"); err != nil {
+			t.Fatalf("install %s: %v\n%s", b, err, out)
+		}
+	}
+	if a, b := treeSums(t, filepath.Join(prefix, "mod")), treeSums(t, filepath.Join(prefix2, "mod")); a != b {
+		t.Errorf("base + delta and base + full give different stores:\n--- base + delta\n%s\n--- base + full\n%s", a, b)
+	}
+}
+
+// treeSums lists every file under dir (following the top symlink) with its
+// sha256, sorted.
+func treeSums(t *testing.T, dir string) string {
+	t.Helper()
+	out := mustRun(t, dir+"/", nil, "sh", "-c", "find . -type f | LC_ALL=C sort | xargs -r sha256sum")
+	if !strings.Contains(out, ".zip") || !strings.Contains(out, "/lookup/") {
+		t.Fatalf("store %s has no zips or lookups:\n%s", dir, out)
+	}
+	return out
 }
 
 func mustLookPath(t *testing.T, name string) string {

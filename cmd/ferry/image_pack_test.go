@@ -119,4 +119,11 @@ func TestPackImage(t *testing.T) {
 		t.Errorf("installed index lists %+v, want only linux/arm64", got.Manifests)
 	}
 	mustRun(t, work, nil, "skopeo", "copy", "--all", "oci:"+ociDir+":web:1.0", "oci:"+filepath.Join(work, "copy")+":web")
+
+	// The installed image is a base for ferry image build.
+	out = mustRun(t, proj, env, ferry, "image", "build", ".", "--tag", "svc:1.0", "--platform", "linux/arm64",
+		"--base", "oci:"+ociDir+":web:1.0", "-o", "oci:"+filepath.Join(work, "built"), "--json")
+	if !strings.Contains(out, "sha256:") {
+		t.Errorf("image build on the installed base:\n%s", out)
+	}
 }
