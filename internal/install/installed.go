@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 )
@@ -80,9 +79,6 @@ type Installed struct {
 	Record BundleRecord
 	files  map[string][]string // digest -> candidate paths
 	sizes  map[string]int64
-
-	mu   sync.Mutex
-	open []*os.File
 }
 
 var _ bundle.BlobStore = (*Installed)(nil)
@@ -121,16 +117,8 @@ func OpenInstalled(prefix, manifestDigest string) (*Installed, error) {
 	return in, nil
 }
 
-// Close closes the files Open opened.
-func (in *Installed) Close() error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	for _, f := range in.open {
-		f.Close()
-	}
-	in.open = nil
-	return nil
-}
+// Close releases nothing: Open's readers hold no open files.
+func (in *Installed) Close() error { return nil }
 
 // Stat reports the size the installed bundle's manifest gives the blob.
 func (in *Installed) Stat(digest string) (int64, bool) {
@@ -162,16 +150,31 @@ func (in *Installed) candidates(digest string, fn func(f *os.File) bool) error {
 }
 
 // Open returns a reader of the first store file that has the blob's size.
+// The reader opens the file for each read (a verify of a big base would
+// otherwise hold thousands of files open at once).
 func (in *Installed) Open(digest string) (*io.SectionReader, error) {
-	var sr *io.SectionReader
+	var path string
 	err := in.candidates(digest, func(f *os.File) bool {
-		in.mu.Lock()
-		in.open = append(in.open, f)
-		in.mu.Unlock()
-		sr = io.NewSectionReader(f, 0, in.sizes[digest])
+		path = f.Name()
+		f.Close()
 		return true
 	})
-	return sr, err
+	if err != nil {
+		return nil, err
+	}
+	return io.NewSectionReader(fileAt(path), 0, in.sizes[digest]), nil
+}
+
+// fileAt is an io.ReaderAt that opens its file for each read.
+type fileAt string
+
+func (p fileAt) ReadAt(b []byte, off int64) (int, error) {
+	f, err := os.Open(string(p))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return f.ReadAt(b, off)
 }
 
 // VerifyBlob checks that a store file holds exactly the blob.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"sync"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 )
@@ -21,9 +20,6 @@ type Stored struct {
 	st    Store
 	Info  BundleInfo
 	sizes map[string]int64
-
-	mu   sync.Mutex
-	open []Blob
 }
 
 var _ bundle.BlobStore = (*Stored)(nil)
@@ -52,16 +48,8 @@ func FindByManifest(ctx context.Context, st Store, manifestDigest string) (*Stor
 	return nil, fmt.Errorf("no stored bundle has manifest %s: %w", manifestDigest, fs.ErrNotExist)
 }
 
-// Close closes the blobs Open opened.
-func (s *Stored) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, b := range s.open {
-		b.Close()
-	}
-	s.open = nil
-	return nil
-}
+// Close releases nothing: Open's readers hold no blob open.
+func (s *Stored) Close() error { return nil }
 
 // Stat reports the size the stored bundle's manifest gives the blob.
 func (s *Stored) Stat(digest string) (int64, bool) {
@@ -76,16 +64,31 @@ func (s *Stored) blob(digest string) (Blob, error) {
 	return s.st.Blob(s.ctx, s.Info.Digest, digest)
 }
 
-// Open returns a reader of the blob; it stays open until Close.
+// Open returns a reader of the blob. It opens the blob for each read, so
+// that verifying a delta through a big stored base holds no blob open.
 func (s *Stored) Open(digest string) (*io.SectionReader, error) {
 	b, err := s.blob(digest)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.open = append(s.open, b)
-	s.mu.Unlock()
-	return io.NewSectionReader(b, 0, b.Size()), nil
+	size := b.Size()
+	b.Close()
+	return io.NewSectionReader(blobAt{s, digest}, 0, size), nil
+}
+
+// blobAt is an io.ReaderAt that opens a stored blob for each read.
+type blobAt struct {
+	s      *Stored
+	digest string
+}
+
+func (a blobAt) ReadAt(p []byte, off int64) (int, error) {
+	b, err := a.s.blob(a.digest)
+	if err != nil {
+		return 0, err
+	}
+	defer b.Close()
+	return b.ReadAt(p, off)
 }
 
 // VerifyBlob re-hashes the stored blob.
