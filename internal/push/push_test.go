@@ -672,7 +672,7 @@ func TestLayoutNames(t *testing.T) {
 	idx := v1.IndexManifest{SchemaVersion: 2, Manifests: []v1.Descriptor{
 		d(map[string]string{AnnotationRefName: "1.0"}),
 		d(map[string]string{AnnotationRefName: "team/app:2.0"}),
-		d(map[string]string{AnnotationRefName: "3.0", annotationContainerdName: "docker.io/library/alpine:3.0"}),
+		d(map[string]string{AnnotationRefName: "3.0", annotationContainerdName: "mirror.example/library/alpine:3.0"}),
 		d(nil),
 	}}
 	b, _ := json.Marshal(idx)
@@ -685,7 +685,7 @@ func TestLayoutNames(t *testing.T) {
 	for _, i := range imgs {
 		got = append(got, i.Name)
 	}
-	want := []string{"mydir:1.0", "team/app:2.0", "docker.io/library/alpine:3.0"}
+	want := []string{"mydir:1.0", "team/app:2.0", "mirror.example/library/alpine:3.0"}
 	if !equal(got, want) {
 		t.Errorf("names %q, want %q", got, want)
 	}
@@ -694,11 +694,11 @@ func TestLayoutNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	for in, out := range map[string]string{
-		"mydir:1.0":                    "reg.example:5000/mirror/mydir:1.0",
-		"docker.io/library/alpine:3.0": "reg.example:5000/mirror/library/alpine:3.0",
-		"localhost/x/y":                "reg.example:5000/mirror/x/y:latest",
-		"localhost:5000/x/y:v1":        "reg.example:5000/mirror/x/y:v1",
-		"team/app":                     "reg.example:5000/mirror/team/app:latest",
+		"mydir:1.0":                         "reg.example:5000/mirror/mydir:1.0",
+		"mirror.example/library/alpine:3.0": "reg.example:5000/mirror/library/alpine:3.0",
+		"localhost/x/y":                     "reg.example:5000/mirror/x/y:latest",
+		"localhost:5000/x/y:v1":             "reg.example:5000/mirror/x/y:v1",
+		"team/app":                          "reg.example:5000/mirror/team/app:latest",
 	} {
 		ref, err := tgt.Ref(in)
 		if err != nil || ref.String() != out {

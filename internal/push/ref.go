@@ -37,7 +37,7 @@ func ParseTarget(s string, plainHTTP bool) (Target, error) {
 		return Target{}, fmt.Errorf("registry %q: %v", s, err)
 	}
 	if reg.RegistryStr() != host {
-		// name rewrites docker.io; say exactly where images go.
+		// go-containerregistry rewrites the default registry's short host name; say exactly where images go.
 		return Target{}, fmt.Errorf("registry %q: give the registry host as the registry names itself (%s)", s, reg.RegistryStr())
 	}
 	t := Target{Registry: reg, Prefix: prefix, opts: opts}
