@@ -87,8 +87,7 @@ func (r *Reader) BaseBlobs() []Blob {
 // by VerifyBlob, as for a bundle file.
 type Layered struct {
 	*Reader
-	base     BlobStore
-	baseName string
+	base BlobStore
 }
 
 // WithBase reads the delta top through base, which must be the bundle the
@@ -118,11 +117,8 @@ func WithBase(top *Reader, base BlobStore, baseManifestDigest, baseName string) 
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%s: base %s lacks %d blob(s) the delta needs, e.g. %s", top.path, baseName, len(missing), missing[0])
 	}
-	return &Layered{Reader: top, base: base, baseName: baseName}, nil
+	return &Layered{Reader: top, base: base}, nil
 }
-
-// Base returns what the delta is read through and its name.
-func (l *Layered) Base() (BlobStore, string) { return l.base, l.baseName }
 
 // NeedsBase is false: the base is there.
 func (l *Layered) NeedsBase() bool { return false }

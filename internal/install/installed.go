@@ -76,7 +76,6 @@ func readManifest(prefix, digest string) (*bundle.Manifest, error) {
 // them, so a changed store file is never taken for the blob.
 type Installed struct {
 	prefix string
-	Record BundleRecord
 	files  map[string][]string // digest -> candidate paths
 	sizes  map[string]int64
 }
@@ -104,7 +103,7 @@ func OpenInstalled(prefix, manifestDigest string) (*Installed, error) {
 	if rec.Generation != "" {
 		roots = append(roots, filepath.Join(prefix, filepath.FromSlash(genDir), rec.Generation))
 	}
-	in := &Installed{prefix: prefix, Record: rec, files: map[string][]string{}, sizes: map[string]int64{}}
+	in := &Installed{prefix: prefix, files: map[string][]string{}, sizes: map[string]int64{}}
 	for _, it := range m.Items {
 		if checkFile(it.File) != nil {
 			continue
