@@ -91,6 +91,9 @@ func TestPackImage(t *testing.T) {
 		t.Errorf("carried index %s (original %s) and %d image blobs, want a rewritten index and 5 blobs", top, orig, oci)
 	}
 	mustRun(t, work, env, ferry, "verify", b)
+	if out := mustRun(t, work, env, ferry, "ls", b); !strings.Contains(out, "images") || !strings.Contains(out, "web:1.0") || strings.Contains(out, "web:1.0@") {
+		t.Errorf("ls lists the image as a module version, or not at all:\n%s", out)
+	}
 
 	// Push the carried image straight from the bundle into a registry.
 	reg := ocitest.Start(t, ocitest.Options{})

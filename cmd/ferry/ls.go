@@ -81,6 +81,15 @@ verify' for that). --json prints the manifest itself.`,
 			if m.SumDB != nil {
 				fmt.Fprintf(w, "checksum db\t%s\n", m.SumDB.Name)
 			}
+			var imageBytes int64
+			for _, it := range m.Items {
+				if it.Kind == bundle.KindOCI {
+					imageBytes += it.Size
+				}
+			}
+			if len(m.Images) > 0 {
+				fmt.Fprintf(w, "images\t%s (%s of image blobs)\n", strings.Join(m.Images, " "), human(imageBytes))
+			}
 			type row struct {
 				kinds []string
 				size  int64
@@ -89,7 +98,7 @@ verify' for that). --json prints the manifest itself.`,
 			var total int64
 			for _, it := range m.Items {
 				total += it.Size
-				if it.Module == "" {
+				if it.Module == "" || it.Kind == bundle.KindImage || it.Kind == bundle.KindOCI {
 					continue
 				}
 				k := it.Module + "@" + it.Version
