@@ -48,6 +48,7 @@ type Store struct {
 	// lookups take only the read lock; opening a bundle takes the write lock.
 	mu      sync.RWMutex
 	readers map[string]*bundle.Reader // bundle digest -> open reader
+	bases   map[string]string         // manifest digest -> bundle digest, as found in index.json
 }
 
 var _ store.Store = (*Store)(nil)
@@ -60,7 +61,7 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "bundles"), 0o755); err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", dir, err)
 	}
-	return &Store{dir: dir, readers: map[string]*bundle.Reader{}}, nil
+	return &Store{dir: dir, readers: map[string]*bundle.Reader{}, bases: map[string]string{}}, nil
 }
 
 // Dir returns the store's directory.
@@ -190,11 +191,18 @@ func (s *Store) baseBlob(ctx context.Context, r *bundle.Reader, digest string) (
 	if !r.InBase(digest) {
 		return nil, fmt.Errorf("%s: blob %s: %w", r.Path(), digest, fs.ErrNotExist)
 	}
-	base, err := s.bundleByManifest(r.Manifest().Base.ManifestDigest)
+	md := r.Manifest().Base.ManifestDigest
+	base, err := s.bundleByManifest(md)
 	if err == nil {
-		return s.Blob(ctx, base, digest)
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
+		b, err := s.Blob(ctx, base, digest)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return b, err
+		}
+		// Pruned since (perhaps by another process): Prune kept the blob.
+		s.mu.Lock()
+		delete(s.bases, md)
+		s.mu.Unlock()
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	return s.looseBlob(digest)
@@ -202,13 +210,24 @@ func (s *Store) baseBlob(ctx context.Context, r *bundle.Reader, digest string) (
 
 // bundleByManifest returns the digest of the stored bundle whose ferry
 // manifest has digest md; the error wraps fs.ErrNotExist if there is none.
+// Answers are remembered (a manifest digest always names the same bundle),
+// so that serving a delta's base blobs does not read index.json each time.
 func (s *Store) bundleByManifest(md string) (string, error) {
+	s.mu.RLock()
+	d, ok := s.bases[md]
+	s.mu.RUnlock()
+	if ok {
+		return d, nil
+	}
 	infos, err := s.readIndex()
 	if err != nil {
 		return "", err
 	}
 	for _, in := range infos {
 		if in.ManifestDigest == md {
+			s.mu.Lock()
+			s.bases[md] = in.Digest
+			s.mu.Unlock()
 			return in.Digest, nil
 		}
 	}

@@ -109,6 +109,7 @@ func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneRepo
 		r.Close()
 		delete(s.readers, bundleDigest)
 	}
+	delete(s.bases, rep.Bundle.ManifestDigest)
 	s.mu.Unlock()
 	if fi, err := os.Stat(p); err == nil {
 		rep.FreedBytes = fi.Size() - rep.KeptBytes
