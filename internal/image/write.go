@@ -366,25 +366,7 @@ func writeBlobs(ctx context.Context, dir string, blobs []blob, opt Options) (int
 			opt.Bytes(x.size)
 			continue
 		}
-		f, err := os.CreateTemp(filepath.Dir(p), "."+x.digest.Hex+".tmp-")
-		if err != nil {
-			return n, err
-		}
-		err = copyBlob(ctx, f, x, opt.Bytes)
-		if err == nil {
-			err = f.Chmod(0o644)
-		}
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(f.Name(), p)
-		}
-		if err != nil {
-			os.Remove(f.Name())
+		if err := writeAtomic(p, func(f *os.File) error { return copyBlob(ctx, f, x, opt.Bytes) }); err != nil {
 			return n, err
 		}
 		n += x.size
@@ -393,11 +375,21 @@ func writeBlobs(ctx context.Context, dir string, blobs []blob, opt Options) (int
 }
 
 func writeFileAtomic(p string, data []byte) error {
+	return writeAtomic(p, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// writeAtomic writes p through a temporary file beside it: fill writes the
+// content, which is synced and renamed into place; on any error the
+// temporary file is removed and p is untouched.
+func writeAtomic(p string, fill func(*os.File) error) error {
 	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-")
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	err = fill(f)
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
