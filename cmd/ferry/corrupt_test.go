@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"io"
 	"math/rand/v2"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/verify"
+	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
 // smallBundle packs the fixture project with only fake toolchains, so the
@@ -206,6 +209,15 @@ func replaceItem(m *bundle.Manifest, blobs bundle.MemSource, file string, data [
 	return false
 }
 
+func mustZip(t *testing.T, b []byte) *zip.Reader {
+	t.Helper()
+	z, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
 // TestConsistentForgeries: bundles that are internally consistent (digests
 // and h1: hashes updated) but whose content the checksum database does not
 // vouch for.
@@ -228,11 +240,15 @@ func TestConsistentForgeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldZip := get(r, "example.com/lib/@v/v1.0.0.zip")
-	var oldHash string
+	newZip := get(r, "example.com/lib/@v/v1.1.0.zip")
+	var oldItem, newItem bundle.Item
 	var tiles []string
 	for _, it := range r.Manifest().Items {
-		if it.File == "example.com/lib/@v/v1.0.0.zip" {
-			oldHash = it.Hash
+		switch it.File {
+		case "example.com/lib/@v/v1.0.0.zip":
+			oldItem = it
+		case "example.com/lib/@v/v1.1.0.zip":
+			newItem = it
 		}
 		if strings.Contains(it.File, "/tile/") {
 			tiles = append(tiles, it.File)
@@ -244,8 +260,13 @@ func TestConsistentForgeries(t *testing.T) {
 	t.Run("record does not match zip", func(t *testing.T) {
 		// lib v1.1.0 now carries the bytes (and h1:) of v1.0.0's zip.
 		p := rewrite(t, path, func(m *bundle.Manifest, blobs bundle.MemSource) {
-			if !replaceItem(m, blobs, "example.com/lib/@v/v1.1.0.zip", oldZip, oldHash) {
+			if !replaceItem(m, blobs, "example.com/lib/@v/v1.1.0.zip", oldZip, oldItem.Hash) {
 				t.Fatal("no zip to replace")
+			}
+			for i := range m.Items {
+				if m.Items[i].File == "example.com/lib/@v/v1.1.0.zip" {
+					m.Items[i].Encoding, m.Items[i].FileDigest, m.Items[i].FileSize = oldItem.Encoding, oldItem.FileDigest, oldItem.FileSize
+				}
 			}
 		})
 		got := verifyFile(ctx, p, fx.srv.SumDBKey)
@@ -253,6 +274,67 @@ func TestConsistentForgeries(t *testing.T) {
 			t.Fatal("accepted a zip the checksum database does not vouch for")
 		}
 		t.Logf("refused: %s", got)
+	})
+	t.Run("encoded zip decodes to other files", func(t *testing.T) {
+		// An attacker re-encodes lib v1.1.0 with a changed file and makes
+		// the manifest agree with every byte, except the h1: that the
+		// checksum database vouches for: verify decodes and refuses it, and
+		// so does install, which decodes each zip once as it stages it.
+		if !newItem.Encoded() {
+			t.Fatalf("pack did not encode %s", newItem.File)
+		}
+		var dec bytes.Buffer
+		if err := zipcodec.Decode(ctx, &dec, bytes.NewReader(newZip), newItem.FileSize, newItem.FileDigest); err != nil {
+			t.Fatal(err)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(dec.Bytes()), int64(dec.Len()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evil bytes.Buffer
+		zw := zip.NewWriter(&evil)
+		for _, f := range zr.File {
+			rc, _ := f.Open()
+			data, _ := io.ReadAll(rc)
+			rc.Close()
+			if strings.HasSuffix(f.Name, ".go") {
+				data = append(data, "\nfunc Backdoor() {}\n"...)
+			}
+			w, _ := zw.Create(f.Name)
+			w.Write(data)
+		}
+		zw.Close()
+		var blob bytes.Buffer
+		res, err := zipcodec.Encode(ctx, &blob, mustZip(t, evil.Bytes()), zipcodec.FastLevel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := rewrite(t, path, func(m *bundle.Manifest, blobs bundle.MemSource) {
+			replaceItem(m, blobs, newItem.File, blob.Bytes(), "")
+			for i := range m.Items {
+				if m.Items[i].File == newItem.File {
+					m.Items[i].FileDigest, m.Items[i].FileSize = res.FileDigest, res.FileSize
+				}
+			}
+		})
+		got := verifyFile(ctx, p, fx.srv.SumDBKey)
+		if !strings.Contains(got, "content hash") {
+			t.Fatalf("verify said %q, want a content hash mismatch", got)
+		}
+		dir := t.TempDir()
+		prefix := filepath.Join(dir, "prefix")
+		env := append(append([]string(nil), fx.env...), "HOME="+dir, "GOENV="+filepath.Join(dir, "goenv"))
+		out, err := run(t, dir, env, ferryBin(t), "install", p, "--prefix", prefix)
+		if err == nil || !strings.Contains(out, "h1") {
+			t.Fatalf("install accepted it or did not say why (%v):\n%s", err, out)
+		}
+		t.Logf("install refused: %s", strings.TrimSpace(out))
+		if entries, err := os.ReadDir(prefix); err == nil && len(entries) > 0 {
+			t.Errorf("refused install left %d entries in its prefix", len(entries))
+		}
+		if _, err := os.Stat(filepath.Join(dir, "goenv")); err == nil {
+			t.Error("refused install wrote the go env file")
+		}
 	})
 	t.Run("tile does not prove record", func(t *testing.T) {
 		p := rewrite(t, path, func(m *bundle.Manifest, blobs bundle.MemSource) {

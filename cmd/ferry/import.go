@@ -72,7 +72,7 @@ func openStore(ctx context.Context, f *storeFlags, log *slog.Logger) (store.Stor
 func (a *app) importBundles(ctx context.Context, st store.Store, where string, paths []string, t *trustFlags) ([]store.BundleInfo, error) {
 	var out []store.BundleInfo
 	for _, p := range paths {
-		src, closeAll, rep, err := a.check(ctx, p, t, storedBase(st, where))
+		src, closeAll, rep, err := a.check(ctx, p, t, storedBase(st, where), false)
 		if err != nil {
 			return out, err
 		}

@@ -55,7 +55,7 @@ installing the same bundle twice changes nothing.`,
 			if err != nil {
 				return err
 			}
-			r, closeAll, rep, err := a.check(ctx, args[0], &t, installedBase(abs), filepath.Join(abs, "go"))
+			r, closeAll, rep, err := a.check(ctx, args[0], &t, installedBase(abs), true, filepath.Join(abs, "go"))
 			if err != nil {
 				return err
 			}
@@ -83,8 +83,11 @@ installing the same bundle twice changes nothing.`,
 				Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 				Jobs:      t.jobs,
 				Signer:    rep.Signer,
-				Progress:  func(done, _ int64) { prog.set(done) },
-				Log:       a.logger(),
+				// verify left the encoded zips' h1: to install, which
+				// decodes each once; recomputed whenever verify would have.
+				CheckEncoded: rep.Recomputed,
+				Progress:     func(done, _ int64) { prog.set(done) },
+				Log:          a.logger(),
 			})
 			prog.finish()
 			if err != nil {

@@ -158,6 +158,7 @@ but that could not be fetched are listed as warnings.`,
 	f.StringVar(&opt.Version, "bundle-version", "", "bundle version, semver (default: `git describe --tags` of the first project, if it is one)")
 	f.IntVarP(&opt.Jobs, "jobs", "j", 8, "concurrent downloads")
 	f.StringVar(&opt.CacheDir, "cache", "", "download cache for resuming (default: user cache dir/ferry)")
+	f.StringVar(&opt.Compression, "compression", "better", "how module zips travel: better, best (smallest, slowest), default (fastest) or none (as the proxy serves them); zstd, decoded to the same h1: on install")
 	cmd.MarkFlagRequired("output")
 	cmd.RegisterFlagCompletionFunc("platform", completePlatforms)
 	return cmd

@@ -30,8 +30,10 @@ func (t *trustFlags) add(cmd *cobra.Command) {
 
 // check opens and verifies a bundle; a delta is read through its base (a
 // --base file, or what finder holds). goroots are extra places to find the
-// checksum database key. The caller must call the returned close.
-func (a *app) check(ctx context.Context, path string, t *trustFlags, finder *baseFinder, goroots ...string) (bundle.Source, func(), *verify.Report, error) {
+// checksum database key. With leaveEncoded the h1: hashes of encoded zips
+// are left to the caller, which decodes them anyway (install). The caller
+// must call the returned close.
+func (a *app) check(ctx context.Context, path string, t *trustFlags, finder *baseFinder, leaveEncoded bool, goroots ...string) (bundle.Source, func(), *verify.Report, error) {
 	f, err := bundle.Open(path)
 	if err != nil {
 		return nil, nil, nil, err
@@ -52,7 +54,7 @@ func (a *app) check(ctx context.Context, path string, t *trustFlags, finder *bas
 		closeAll()
 		return nil, nil, nil, err
 	}
-	opt := verify.Options{Signers: vs, Jobs: t.jobs, Deep: t.deep}
+	opt := verify.Options{Signers: vs, Jobs: t.jobs, Deep: t.deep, LeaveEncoded: leaveEncoded}
 	if m := r.Manifest(); m.SumDB != nil {
 		trust := verify.LocalTrust(ctx, m.SumDB.Name, t.sumdbKey, goroots...)
 		opt.SumDBKey, opt.NoSumDB = trust.SumDBKey, trust.NoSumDB
@@ -94,7 +96,7 @@ the exit status is 1 if there is any.`,
   ferry verify app.ferry --key team.pub --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, closeAll, rep, err := a.check(cmd.Context(), args[0], &t, nil)
+			_, closeAll, rep, err := a.check(cmd.Context(), args[0], &t, nil, false)
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,15 @@
 // that blob lists the digest and size of every item, the signature covers
 // every byte that gets installed.
 //
+// A module zip item may be encoded (Item.Encoding, EncodingZstd; see
+// package zipcodec): its blob is then the zstd encoding of a Store-method
+// zip with the zip's files, Item.Size and Item.Digest are the blob's, and
+// Item.FileSize and Item.FileDigest the decoded zip's, which is what gets
+// installed and served. Item.Hash (h1:) is the same for both, as the go
+// command and the checksum database hash file names and contents, not zip
+// bytes. Manifests with encoded items have SchemaVersion 2, which older
+// readers refuse.
+//
 // A delta bundle (Manifest.Base set) lists every item a full bundle would,
 // but its file holds only the blobs its base lacks; it is read through its
 // base with WithBase. A split bundle (Split) is a small JSON index at the

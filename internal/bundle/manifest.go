@@ -34,7 +34,14 @@ const (
 )
 
 // SchemaVersion is the version of the Manifest format written by this code.
-const SchemaVersion = 1
+// Version 2 added encoded items (Item.Encoding); a reader that only knows
+// version 1 refuses a version 2 manifest instead of installing encoded
+// blobs as zips. This code reads both.
+const SchemaVersion = 2
+
+// EncodingZstd is the Item.Encoding of a module zip carried as the zstd
+// encoding of a Store-method zip with the same files (package zipcodec).
+const EncodingZstd = "zstd"
 
 // Manifest is the table of contents of a bundle: it is stored as the config blob
 // of the bundle's OCI image manifest. It is deterministic: the same inputs give
@@ -118,6 +125,26 @@ type Item struct {
 	NoSumDB  bool   `json:"nosumdb,omitempty"` // matches GOPRIVATE/GONOSUMDB: not in the checksum database
 	// MediaType is the OCI media type of image items (KindImage, KindOCI).
 	MediaType string `json:"mediaType,omitempty"`
+
+	// Encoding, when set (EncodingZstd), says the blob is an encoding of
+	// the file: Size and Digest are the blob's, FileSize and FileDigest
+	// those of the file it decodes to, the one that is installed and
+	// served. Only zips are encoded; Hash is the decoded zip's.
+	Encoding   string `json:"encoding,omitempty"`
+	FileSize   int64  `json:"fileSize,omitempty"`
+	FileDigest string `json:"fileDigest,omitempty"`
+}
+
+// Encoded reports whether the item's blob is an encoding of its file.
+func (it *Item) Encoded() bool { return it.Encoding != "" }
+
+// FileID returns the digest and size of the file the item installs as: the
+// blob's own, or for an encoded item the decoded file's.
+func (it *Item) FileID() (digest string, size int64) {
+	if it.Encoded() {
+		return it.FileDigest, it.FileSize
+	}
+	return it.Digest, it.Size
 }
 
 // Sort orders items by File, the canonical order.
@@ -127,8 +154,8 @@ func (m *Manifest) Sort() {
 
 // Check reports structural problems: duplicate or empty files, bad digests, negative sizes.
 func (m *Manifest) Check() error {
-	if m.SchemaVersion != SchemaVersion {
-		return fmt.Errorf("unsupported manifest schema version %d (this ferry reads %d)", m.SchemaVersion, SchemaVersion)
+	if m.SchemaVersion != 1 && m.SchemaVersion != SchemaVersion {
+		return fmt.Errorf("unsupported manifest schema version %d (this ferry reads 1 and %d)", m.SchemaVersion, SchemaVersion)
 	}
 	if m.Base != nil && !validDigest(m.Base.ManifestDigest) {
 		return fmt.Errorf("base: invalid manifest digest %q", m.Base.ManifestDigest)
@@ -147,6 +174,22 @@ func (m *Manifest) Check() error {
 		}
 		if it.Size < 0 {
 			return fmt.Errorf("item %q: negative size", it.File)
+		}
+		if it.Encoded() {
+			switch {
+			case m.SchemaVersion < 2:
+				return fmt.Errorf("item %q: encoded item in a schema version %d manifest", it.File, m.SchemaVersion)
+			case it.Encoding != EncodingZstd:
+				return fmt.Errorf("item %q: unknown encoding %q", it.File, it.Encoding)
+			case it.Kind != KindZip:
+				return fmt.Errorf("item %q: only zips are encoded, not %s items", it.File, it.Kind)
+			case !validDigest(it.FileDigest):
+				return fmt.Errorf("item %q: invalid file digest %q", it.File, it.FileDigest)
+			case it.FileSize < 0:
+				return fmt.Errorf("item %q: negative file size", it.File)
+			}
+		} else if it.FileDigest != "" || it.FileSize != 0 {
+			return fmt.Errorf("item %q: file digest or size without an encoding", it.File)
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@
 //	PREFIX/go   -> .ferry/toolchains/goX.Y.Z.GOOS-GOARCH  (GOROOT; PREFIX/go/bin/go)
 //	PREFIX/mod  -> .ferry/gen/NNNNNN                      (a GOPROXY directory tree)
 //	PREFIX/.ferry/gen/NNNNNN/             module store generations
+//	PREFIX/.ferry/gen/NNNNNN/.blobs/sha256/<hex>  blobs of encoded zips (a delta's base)
 //	PREFIX/.ferry/toolchains/<name>/      extracted toolchains
 //	PREFIX/.ferry/state.json              installed bundles, oldest first
 //	PREFIX/.ferry/manifests/<hex>.json    their ferry manifests (a delta's base is read through them)
@@ -27,7 +28,10 @@
 //     a generation is never modified in place: new content is written to a
 //     temporary file and renamed over the link.
 //   - Module files are immutable: a file already in the store with the
-//     item's size and digest is kept. The checksum database snapshot is
+//     item's size and digest is kept. An encoded zip is decoded into the
+//     store and must have the size and digest its item gives the file
+//     (Item.FileID), and with Options.CheckEncoded its h1: hash, before it
+//     is renamed into place. The checksum database snapshot is
 //     merged: tiles are a union, and "latest" and lookups keep the copy
 //     signed with the larger tree.
 //   - Install does not verify bundles: its caller does that first. Install
@@ -42,9 +46,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -80,6 +86,11 @@ type Options struct {
 	Jobs int
 	// Signer is the name of the key that signed the bundle, "" if unsigned.
 	Signer string
+	// CheckEncoded recomputes the h1: hash of every encoded zip as it is
+	// decoded into the store: set it when the caller's verify left those
+	// to install (verify.Options.LeaveEncoded) and the signature does not
+	// vouch for them.
+	CheckEncoded bool
 	// Progress, if not nil, is called with bytes done and total bytes,
 	// possibly from several goroutines one at a time.
 	Progress func(done, total int64)
@@ -135,6 +146,9 @@ func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error
 		if err := checkFile(it.File); err != nil {
 			return nil, fmt.Errorf("installing bundle: item %q: %w", it.File, err)
 		}
+		if strings.HasPrefix(it.File, path.Dir(blobsDir)+"/") {
+			return nil, fmt.Errorf("installing bundle: item %q: a store file of ferry's own", it.File)
+		}
 	}
 	platform := opt.Platform
 	if platform == "" {
@@ -160,6 +174,19 @@ func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error
 		rep.Toolchain = tc.Version
 	}
 
+	// A failed first install into a prefix leaves it as it found it.
+	_, statErr := os.Lstat(filepath.Join(prefix, ferryDir))
+	if errors.Is(statErr, fs.ErrNotExist) {
+		_, prefixErr := os.Lstat(prefix)
+		defer func() {
+			if err != nil {
+				os.RemoveAll(filepath.Join(prefix, ferryDir))
+				if errors.Is(prefixErr, fs.ErrNotExist) {
+					os.Remove(prefix) // only if empty
+				}
+			}
+		}()
+	}
 	if err := os.MkdirAll(filepath.Join(prefix, ferryDir), 0o755); err != nil {
 		return nil, fmt.Errorf("prefix %s is not writable: %w", prefix, err)
 	}
@@ -203,25 +230,45 @@ func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error
 	for _, it := range m.Items {
 		prog.addTotal(it.Size)
 	}
-	// Extract the toolchain first: it becomes visible only when PREFIX/go
-	// is swapped, after the store, so a bad zip changes nothing visible.
-	// Until PREFIX/go points to a toolchain extracted now, remove it on failure.
+	// The toolchain is extracted while the store generation is staged (the
+	// one mostly creates files, the other decodes); it becomes visible only
+	// when PREFIX/go is swapped, after the store, and the store is published
+	// only once the toolchain is in place, so a bad zip changes nothing
+	// visible. Until PREFIX/go points to a toolchain extracted now, remove it
+	// on failure.
 	extracted := ""
 	defer func() {
 		if err != nil && extracted != "" {
 			os.RemoveAll(extracted)
 		}
 	}()
+	tcDone := make(chan error, 1) // holds the extraction's result once it is known
+	waitToolchain := func() error {
+		err := <-tcDone
+		tcDone <- err
+		return err
+	}
+	cancelTC := func() {}
 	if tc != nil && !toolchainPresent(prefix, tc) {
 		prog.addTotal(tc.Item.Size)
-		if err := extractToolchain(ctx, src, prefix, tc, jobs, prog, log); err != nil {
-			return nil, err
-		}
 		extracted = filepath.Join(prefix, filepath.FromSlash(tcDir), tc.Dir)
+		var tcCtx context.Context
+		tcCtx, cancelTC = context.WithCancel(ctx)
+		go func() { tcDone <- extractToolchain(tcCtx, src, prefix, tc, jobs, prog, log) }()
+		defer func() {
+			cancelTC()
+			waitToolchain() // never return while it is still writing
+		}()
+	} else {
+		tcDone <- nil
 	}
 
-	gen, err := buildGeneration(ctx, src, m, prefix, curGen, jobs, prog, log)
+	gen, err := buildGeneration(ctx, src, m, prefix, curGen, jobs, opt.CheckEncoded, waitToolchain, prog, log)
 	if err != nil {
+		cancelTC()
+		if tcErr := waitToolchain(); tcErr != nil && !errors.Is(tcErr, context.Canceled) && !errors.Is(err, tcErr) {
+			log.Warn("extracting the toolchain", "err", tcErr)
+		}
 		return nil, err
 	}
 	rep.Generation = gen.name

@@ -110,7 +110,12 @@ func OpenInstalled(prefix, manifestDigest string) (*Installed, error) {
 		}
 		in.sizes[it.Digest] = it.Size
 		for _, r := range roots {
-			in.files[it.Digest] = append(in.files[it.Digest], filepath.Join(r, filepath.FromSlash(it.File)))
+			p := filepath.Join(r, filepath.FromSlash(it.File))
+			if it.Encoded() {
+				// The store holds the decoded zip; the blob is kept aside.
+				p = blobPath(r, it.Digest)
+			}
+			in.files[it.Digest] = append(in.files[it.Digest], p)
 		}
 	}
 	return in, nil

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
 const toolchainModule = bundle.ToolchainModule
@@ -35,8 +36,11 @@ type genResult struct {
 // buildGeneration builds the next store generation from the current one
 // (curGen, "" if none) plus the items of m, and swaps PREFIX/mod to it. If
 // the items change nothing, it keeps the current generation.
+//
+// Before anything is published it calls ready, which reports whether the
+// rest of the install (the toolchain) succeeded.
 func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix, curGen string,
-	jobs int, prog *progress, log *slog.Logger) (res genResult, err error) {
+	jobs int, checkEncoded bool, ready func() error, prog *progress, log *slog.Logger) (res genResult, err error) {
 	root := filepath.Join(prefix, filepath.FromSlash(genDir))
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return res, fmt.Errorf("creating %s: %w", root, err)
@@ -70,6 +74,7 @@ func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix
 	var (
 		mu      sync.Mutex
 		changed = curGen == ""
+		dec     = &zipcodec.Checker{TempDir: staging}
 	)
 	note := func(f func()) { mu.Lock(); f(); mu.Unlock() }
 	err = parallel(ctx, jobs, len(m.Items), func(ctx context.Context, i int) error {
@@ -78,7 +83,7 @@ func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix
 			prog.add(it.Size)
 			return nil // its blob is a KindOCI item too; writeImageIndex names it
 		}
-		act, warn, err := placeItem(ctx, src, it, staging)
+		act, warn, err := placeItem(ctx, src, it, staging, dec, checkEncoded)
 		if err != nil {
 			return err
 		}
@@ -141,6 +146,9 @@ func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix
 		changed = changed || w
 	}
 
+	if err := ready(); err != nil {
+		return res, err
+	}
 	if !changed {
 		log.Info("store already has every item; keeping generation", "generation", curGen)
 		if err := os.RemoveAll(staging); err != nil {
@@ -276,23 +284,33 @@ const (
 	actWritten
 )
 
-// placeItem makes sure the staging tree holds item it.
-func placeItem(ctx context.Context, src Source, it bundle.Item, staging string) (action, string, error) {
+// placeItem makes sure the staging tree holds item it. An encoded item's
+// blob is kept in the generation's blobsDir and its decoded file goes into
+// the tree; with checkEncoded the decoded zip's h1: hash must be the item's.
+func placeItem(ctx context.Context, src Source, it bundle.Item, staging string, dec *zipcodec.Checker, checkEncoded bool) (action, string, error) {
 	dst := filepath.Join(staging, filepath.FromSlash(it.File))
 	if it.Kind == bundle.KindSumDB {
 		if kind := sumdbFileKind(it.File); kind == "lookup" || kind == "latest" {
 			return placeSigned(ctx, src, it, dst, kind == "lookup")
 		}
 	}
+	var blob string
+	if it.Encoded() {
+		var err error
+		if blob, err = keepBlob(ctx, src, it, staging); err != nil {
+			return 0, "", err
+		}
+	}
+	digest, size := it.FileID()
 	fi, err := os.Lstat(dst)
 	warn := ""
 	if err == nil {
-		if fi.Mode().IsRegular() && fi.Size() == it.Size {
+		if fi.Mode().IsRegular() && fi.Size() == size {
 			d, err := fileDigest(dst)
 			if err != nil {
 				return 0, "", err
 			}
-			if d == it.Digest {
+			if d == digest && (!checkEncoded || !it.Encoded() || zipHashIs(dst, it.Hash)) {
 				return actPresent, "", nil
 			}
 		}
@@ -300,23 +318,81 @@ func placeItem(ctx context.Context, src Source, it bundle.Item, staging string) 
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, "", fmt.Errorf("inspecting %s: %w", dst, err)
 	}
-	if err := writeItem(ctx, src, it, dst); err != nil {
+	if err := writeItem(ctx, src, it, dst, blob, dec, checkEncoded); err != nil {
 		return 0, "", err
 	}
 	return actWritten, warn, nil
 }
 
-// writeItem copies item it from src to dst through a temporary file in the
-// same directory, so that dst (perhaps a hard link shared with another
-// generation) is replaced, never modified.
-func writeItem(ctx context.Context, src Source, it bundle.Item, dst string) (err error) {
+func zipHashIs(p, h1 string) bool {
+	h, err := zipcodec.HashZipFile(p)
+	return err == nil && h == h1
+}
+
+// blobsDir, in a store generation, holds the blobs of encoded items (the
+// base a later delta is read through) as blobsDir/<hex>. A module path
+// cannot start with a dot, so no proxy path falls in it.
+const blobsDir = ".blobs/sha256"
+
+func blobPath(gen, digest string) string {
+	return filepath.Join(gen, filepath.FromSlash(blobsDir), strings.TrimPrefix(digest, "sha256:"))
+}
+
+// keepBlob makes sure the staging generation has the blob of encoded item
+// it and returns its path. A file there with the blob's size is taken as it
+// (blobs are written only after verify, and re-hashed whenever they are
+// read as the base of a delta).
+func keepBlob(ctx context.Context, src Source, it bundle.Item, staging string) (string, error) {
+	p := blobPath(staging, it.Digest)
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == it.Size {
+		return p, nil
+	}
+	if err := writeFile(ctx, p, it.File, it.Size, func(f *os.File) (int64, error) {
+		return src.CopyBlob(ctx, it.Digest, f)
+	}); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// writeItem writes item it to dst through a temporary file in the same
+// directory, so that dst (perhaps a hard link shared with another
+// generation) is replaced, never modified. An encoded item is decoded from
+// its kept blob; with checkEncoded its h1: hash is checked before the rename.
+func writeItem(ctx context.Context, src Source, it bundle.Item, dst, blob string, dec *zipcodec.Checker, checkEncoded bool) error {
+	if !it.Encoded() {
+		return writeFile(ctx, dst, it.File, it.Size, func(f *os.File) (int64, error) {
+			return src.CopyBlob(ctx, it.Digest, f)
+		})
+	}
+	return writeFile(ctx, dst, it.File, it.FileSize, func(f *os.File) (int64, error) {
+		in, err := os.Open(blob)
+		if err != nil {
+			return 0, err
+		}
+		defer in.Close()
+		h, err := dec.DecodeTo(ctx, f, in, it.FileSize, it.FileDigest, checkEncoded)
+		if err != nil {
+			return 0, err
+		}
+		if checkEncoded && h != it.Hash {
+			return 0, fmt.Errorf("decoded zip has h1 %s, manifest says %s", h, it.Hash)
+		}
+		return it.FileSize, nil
+	})
+}
+
+// writeFile makes dst hold size bytes that fill writes, through a
+// temporary file in dst's directory renamed over dst. Not synced: the
+// generation is made durable as a whole (durable) before it is published.
+func writeFile(ctx context.Context, dst, what string, size int64, fill func(*os.File) (int64, error)) (err error) {
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("writing %s: %w", it.File, err)
+		return fmt.Errorf("writing %s: %w", what, err)
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", it.File, err)
+		return fmt.Errorf("writing %s: %w", what, err)
 	}
 	defer func() {
 		if err != nil {
@@ -324,23 +400,21 @@ func writeItem(ctx context.Context, src Source, it bundle.Item, dst string) (err
 			os.Remove(f.Name())
 		}
 	}()
-	n, err := src.CopyBlob(ctx, it.Digest, f)
+	n, err := fill(f)
 	if err != nil {
-		return fmt.Errorf("writing %s to %s: %w", it.File, dir, err)
+		return fmt.Errorf("writing %s to %s: %w", what, dir, err)
 	}
-	if n != it.Size {
-		return fmt.Errorf("writing %s: copied %d bytes, manifest says %d", it.File, n, it.Size)
+	if n != size {
+		return fmt.Errorf("writing %s: copied %d bytes, manifest says %d", what, n, size)
 	}
 	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", it.File, err)
+		return fmt.Errorf("writing %s: %w", what, err)
 	}
-	// Not synced here: the generation is made durable as a whole (durable)
-	// before it is published.
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s to %s: %w", it.File, dir, err)
+		return fmt.Errorf("writing %s to %s: %w", what, dir, err)
 	}
 	if err := os.Rename(f.Name(), dst); err != nil {
-		return fmt.Errorf("writing %s: %w", it.File, err)
+		return fmt.Errorf("writing %s: %w", what, err)
 	}
 	return nil
 }

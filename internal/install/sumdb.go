@@ -42,7 +42,7 @@ func sumdbFileKind(file string) string {
 func placeSigned(ctx context.Context, src Source, it bundle.Item, dst string, lookup bool) (action, string, error) {
 	old, err := readLimited(dst)
 	if errors.Is(err, fs.ErrNotExist) {
-		return actWritten, "", writeItem(ctx, src, it, dst)
+		return actWritten, "", writeItem(ctx, src, it, dst, "", nil, false)
 	}
 	if err != nil {
 		return 0, "", fmt.Errorf("reading %s: %w", dst, err)

@@ -44,6 +44,7 @@ import (
 	"github.com/ferry-dev/ferry/internal/fetch"
 	"github.com/ferry-dev/ferry/internal/gocmd"
 	"github.com/ferry-dev/ferry/internal/sumdbsnap"
+	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
 // Options configure one pack run.
@@ -66,7 +67,11 @@ type Options struct {
 	Signer         note.Signer // nil: unsigned
 	Jobs           int
 	CacheDir       string // persistent download cache (resume); "" = the user cache dir
-	Go             string // go binary; "" = found on PATH
+	// Compression is how module zips are encoded for transport: "better"
+	// (the default, ""), "best", "default" (fastest), or "none" (carried as
+	// the proxy serves them).
+	Compression string
+	Go          string // go binary; "" = found on PATH
 	// Env is the user's go environment (go env -json); nil = read it.
 	Env     map[string]string
 	ModTime time.Time
@@ -114,6 +119,11 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 	}
 	if opt.Output == "" {
 		return nil, errors.New("no output bundle given (-o)")
+	}
+	if opt.Compression != "none" {
+		if _, err := zipcodec.ParseLevel(opt.Compression); err != nil {
+			return nil, fmt.Errorf("--compression: %w", err)
+		}
 	}
 	if len(opt.Dirs) == 0 && len(opt.Tools) == 0 && len(opt.Modules) == 0 && len(opt.Toolchains) == 0 {
 		return nil, errors.New("nothing to pack: give a project DIR, --tool, --module or --toolchain")
@@ -397,6 +407,23 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 	}
 	if err := hashFiles(ctx, list[len(list)-len(snap.Files):], 4, nil); err != nil {
 		return nil, err
+	}
+
+	if opt.Compression != "none" {
+		level, err := zipcodec.ParseLevel(opt.Compression)
+		if err != nil {
+			return nil, err
+		}
+		var total int64
+		for _, f := range list {
+			if f.Kind == bundle.KindZip && f.Module != toolchainModule {
+				total += f.Size
+			}
+		}
+		opt.Phase("encode", total)
+		if err := encodeZips(ctx, list, opt.CacheDir, level, runtime.GOMAXPROCS(0), opt.Bytes); err != nil {
+			return nil, err
+		}
 	}
 
 	m := &bundle.Manifest{

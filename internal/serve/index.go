@@ -34,6 +34,16 @@ type target struct {
 	kind      string // what it is: info, mod, zip, list, latest, lookup, tile, sumdb-latest, supported, oci-...
 	mediaType string // the Content-Type, when set (OCI distribution API answers)
 	immutable bool
+	// enc, when set, is the stored blob the answer is decoded from (an
+	// encoded zip); digest and size are then the decoded answer's.
+	enc *encBlob
+	h1  string // a zip's h1: hash (the same zip may be stored encoded and not)
+}
+
+// encBlob is the stored blob of an encoded item.
+type encBlob struct {
+	digest string
+	size   int64
 }
 
 // Module is a module path with the versions the server lists for it.
@@ -177,7 +187,11 @@ func latestVersion(listed, infos map[string]bool) string {
 // larger tree wins, and for image references ("images/..."), where the
 // newest import wins (a tag moves, as in a registry).
 func addItem(ctx context.Context, st store.Store, ix *index, bd string, it bundle.Item, log *slog.Logger) error {
-	t := &target{bundle: bd, digest: it.Digest, size: it.Size, kind: itemKind(it), immutable: true}
+	t := &target{bundle: bd, digest: it.Digest, size: it.Size, kind: itemKind(it), immutable: true, h1: it.Hash}
+	if it.Encoded() {
+		t.digest, t.size = it.FileDigest, it.FileSize
+		t.enc = &encBlob{digest: it.Digest, size: it.Size}
+	}
 	if t.kind == "sumdb-latest" {
 		t.immutable = false
 	}
@@ -186,7 +200,7 @@ func addItem(ctx context.Context, st store.Store, ix *index, bd string, it bundl
 		ix.files[it.File] = t
 		return nil
 	}
-	if old.digest == t.digest {
+	if old.digest == t.digest || t.kind == "zip" && old.h1 != "" && old.h1 == t.h1 {
 		return nil
 	}
 	if it.Kind == bundle.KindImage {

@@ -46,6 +46,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/fetch"
 	"github.com/ferry-dev/ferry/internal/store"
+	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
 // DefaultRefresh is how often a server rereads the store by default.
@@ -75,6 +76,7 @@ type Server struct {
 	ix        atomic.Pointer[index]
 	refreshMu sync.Mutex // one Refresh at a time
 	bufs      sync.Pool  // *[]byte of smallMax bytes, for sendSmall
+	decoders  zipcodec.Decoders
 }
 
 // New returns a server over st. It serves nothing (404, and Ready is false)
@@ -274,6 +276,10 @@ func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, p string, t
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(t.data))
 		return
 	}
+	if t.enc != nil {
+		s.sendDecoded(w, r, p, t)
+		return
+	}
 	b, err := s.st.Blob(r.Context(), t.bundle, t.digest)
 	if err != nil {
 		s.log.Error("opening blob", "path", p, "bundle", t.bundle, "digest", t.digest, "err", err)
@@ -304,6 +310,34 @@ func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, p string, t
 	w.WriteHeader(http.StatusOK)
 	if n, err := io.Copy(w, io.NewSectionReader(b, 0, t.size)); err != nil || n != t.size {
 		s.log.Debug("sending blob", "path", p, "sent", n, "size", t.size, "err", err)
+	}
+}
+
+// sendDecoded answers with the zip that t's stored blob encodes, decoded
+// as it is sent. Range requests get the whole zip (a server may ignore
+// Range; the go command never sends one).
+func (s *Server) sendDecoded(w http.ResponseWriter, r *http.Request, p string, t *target) {
+	b, err := s.st.Blob(r.Context(), t.bundle, t.enc.digest)
+	if err != nil {
+		s.log.Error("opening blob", "path", p, "bundle", t.bundle, "digest", t.enc.digest, "err", err)
+		internalError(w, p)
+		return
+	}
+	defer b.Close()
+	if b.Size() != t.enc.size {
+		s.log.Error("blob size differs from the manifest", "path", p, "digest", t.enc.digest, "size", b.Size(), "want", t.enc.size)
+		internalError(w, p)
+		return
+	}
+	if answered(w, r, t.size) {
+		return
+	}
+	w.Header().Del("Accept-Ranges")
+	w.WriteHeader(http.StatusOK)
+	if err := s.decoders.Decode(r.Context(), w, io.NewSectionReader(b, 0, t.enc.size), t.size, t.digest); err != nil {
+		// The client went away, or the blob is bad (the connection is
+		// closed with a short or wrong body, which the go command refuses).
+		s.log.Debug("sending decoded blob", "path", p, "digest", t.enc.digest, "err", err)
 	}
 }
 

@@ -9,7 +9,9 @@
 // caller trusts), and, when keys are given, the manifest signature holds.
 // The h1: hashes are recomputed from the zips unless a signature by a key
 // the caller trusts vouches for the manifest that lists them (Deep forces
-// the recomputation anyway).
+// the recomputation anyway); an encoded zip is decoded for that, and must
+// decode to the size and digest its item gives (LeaveEncoded leaves encoded
+// zips to a caller that decodes them anyway, such as install).
 // Modules marked as outside the checksum database are accepted only when the
 // caller's own GONOSUMDB/GOPRIVATE patterns cover them.
 package verify
@@ -24,7 +26,6 @@ import (
 	"strings"
 	"sync"
 
-	kflate "github.com/klauspost/compress/flate"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/sumdbsnap"
+	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
 // Options say what the caller trusts.
@@ -50,6 +52,14 @@ type Options struct {
 	// Deep recomputes every h1: hash even when a trusted signature
 	// vouches for the manifest.
 	Deep bool
+	// LeaveEncoded skips the h1: hashes of encoded zips, which the caller
+	// recomputes itself as it decodes them (install does, on the zips it
+	// stages), so that each is decoded once. Report.Recomputed then holds
+	// for the other items only.
+	LeaveEncoded bool
+	// TempDir is where large encoded zips are decoded to be hashed ("" for
+	// the system's temporary directory).
+	TempDir string
 	// Bytes is told how many blob bytes were checked (progress).
 	Bytes func(n int64)
 }
@@ -175,7 +185,7 @@ func Bundle(ctx context.Context, r bundle.Source, opt Options) (*Report, error) 
 	// The go command recomputes each zip's hash again when it extracts it.
 	rep.Recomputed = opt.Signers == nil || rep.Signer == "" || opt.Deep
 	if rep.Recomputed {
-		if err := checkHashes(ctx, r, badBlob, opt.Jobs, add); err != nil {
+		if err := checkHashes(ctx, r, badBlob, opt, add); err != nil {
 			return nil, err
 		}
 	}
@@ -192,18 +202,19 @@ func Bundle(ctx context.Context, r bundle.Source, opt Options) (*Report, error) 
 
 // checkHashes recomputes the h1: hash of every zip and go.mod item whose
 // blob passed its digest check.
-func checkHashes(ctx context.Context, r bundle.Source, badBlob map[string]bool, jobs int, add func(file, format string, args ...any)) error {
+func checkHashes(ctx context.Context, r bundle.Source, badBlob map[string]bool, opt Options, add func(file, format string, args ...any)) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs)
+	g.SetLimit(opt.Jobs)
+	dec := &zipcodec.Checker{TempDir: opt.TempDir}
 	for _, it := range r.Manifest().Items {
-		if it.Kind != bundle.KindZip && it.Kind != bundle.KindMod || badBlob[it.Digest] {
+		if it.Kind != bundle.KindZip && it.Kind != bundle.KindMod || badBlob[it.Digest] || it.Encoded() && opt.LeaveEncoded {
 			continue
 		}
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			h, err := itemHash(r, it)
+			h, err := itemHash(gctx, r, it, dec)
 			if err != nil {
 				add(it.File, "%v", err)
 			} else if h != it.Hash {
@@ -222,11 +233,16 @@ func blobName(digest string, items map[string][]bundle.Item) string {
 	return "blob " + digest
 }
 
-// itemHash computes the h1: hash of a zip or go.mod item from the bundle.
-func itemHash(r bundle.Source, it bundle.Item) (string, error) {
+// itemHash computes the h1: hash of a zip or go.mod item from the bundle;
+// an encoded zip is decoded (by dec) and must have the size and digest the
+// manifest gives its file.
+func itemHash(ctx context.Context, r bundle.Source, it bundle.Item, dec *zipcodec.Checker) (string, error) {
 	sr, err := r.Open(it.Digest)
 	if err != nil {
 		return "", err
+	}
+	if it.Encoded() {
+		return dec.Check(ctx, sr, it.FileSize, it.FileDigest)
 	}
 	if it.Kind == bundle.KindMod {
 		data, err := io.ReadAll(sr)
@@ -241,21 +257,7 @@ func itemHash(r bundle.Source, it bundle.Item) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("not a valid zip: %w", err)
 	}
-	// Inflating every zip is most of verify's time; klauspost's inflater
-	// is a drop-in that is markedly faster than compress/flate.
-	z.RegisterDecompressor(zip.Deflate, kflate.NewReader)
-	var names []string
-	byName := map[string]*zip.File{}
-	for _, f := range z.File {
-		if _, dup := byName[f.Name]; dup {
-			return "", fmt.Errorf("zip has duplicate file %q", f.Name)
-		}
-		names = append(names, f.Name)
-		byName[f.Name] = f
-	}
-	return dirhash.Hash1(names, func(name string) (io.ReadCloser, error) {
-		return byName[name].Open()
-	})
+	return zipcodec.HashZip(z)
 }
 
 // checkSumDB proves every module's hashes with the bundle's checksum snapshot.
