@@ -450,3 +450,40 @@ func TestPackResumesFromCache(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressionNone: --compression none carries the zips as the proxy
+// serves them (no encoded item), and such a bundle verifies; the default
+// encodes every module zip but the toolchains'.
+func TestCompressionNone(t *testing.T) {
+	count := func(path string) (encoded, plain int) {
+		r, err := bundle.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		for _, it := range r.Manifest().Items {
+			switch {
+			case it.Kind != bundle.KindZip:
+			case it.Encoded():
+				encoded++
+				if it.Module == bundle.ToolchainModule {
+					t.Errorf("%s: toolchain zip encoded", it.File)
+				}
+			default:
+				plain++
+			}
+		}
+		return encoded, plain
+	}
+	fx, none := smallBundle(t, "--compression", "none")
+	if enc, plain := count(none); enc != 0 || plain == 0 {
+		t.Fatalf("--compression none: %d encoded zips, %d plain", enc, plain)
+	}
+	if got := verifyFile(context.Background(), none, fx.srv.SumDBKey); got != "" {
+		t.Fatalf("verify: %s", got)
+	}
+	_, def := smallBundle(t)
+	if enc, _ := count(def); enc == 0 {
+		t.Fatal("default pack encoded no zip")
+	}
+}
