@@ -12,7 +12,9 @@
 package main
 
 import (
+	"archive/zip"
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -34,6 +36,7 @@ import (
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/store"
 	"github.com/ferry-dev/ferry/internal/store/local"
+	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
 func main() {
@@ -79,16 +82,21 @@ func main() {
 	}
 }
 
-// synth writes a bundle of n modules (zips of 20 KB to 2 MB) and 300 full
-// checksum database tiles, and imports it into the store in dir.
+// synth writes a bundle of n modules and 300 full checksum database tiles,
+// and imports it into the store in dir. Each module's zip is a real module
+// zip (20 KB to 2 MB once decoded, of text that compresses about as Go
+// source does) carried zstd-encoded, as pack writes it, so that the store
+// and the server handle what they handle for a packed bundle.
 func synth(ctx context.Context, dir string, n int) error {
 	rng := rand.New(rand.NewPCG(1, 2))
 	m := &bundle.Manifest{SchemaVersion: bundle.SchemaVersion, Name: "load-synthetic", SumDB: &bundle.SumDB{Name: "sum.bench"}}
 	src := bundle.MemSource{}
-	add := func(file string, kind bundle.Kind, mod, ver string, data []byte) {
+	words := strings.Fields(vocabulary)
+	add := func(file string, kind bundle.Kind, mod, ver string, data []byte) *bundle.Item {
 		d := bundle.Digest(data)
 		src[d] = data
 		m.Items = append(m.Items, bundle.Item{File: file, Kind: kind, Module: mod, Version: ver, Size: int64(len(data)), Digest: d})
+		return &m.Items[len(m.Items)-1]
 	}
 	random := func(size int) []byte {
 		b := make([]byte, size)
@@ -106,7 +114,12 @@ func synth(ctx context.Context, dir string, n int) error {
 		if i%10 == 0 {
 			size = 2_000_000
 		}
-		add(base+".zip", bundle.KindZip, mod, "v1.0.0", random(size))
+		blob, res, err := moduleZip(ctx, rng, words, mod, "v1.0.0", size)
+		if err != nil {
+			return fmt.Errorf("module %s: %w", mod, err)
+		}
+		it := add(base+".zip", bundle.KindZip, mod, "v1.0.0", blob)
+		it.Hash, it.Encoding, it.FileDigest, it.FileSize = res.H1, bundle.EncodingZstd, res.FileDigest, res.FileSize
 	}
 	for i := range 300 {
 		add(fmt.Sprintf("sumdb/sum.bench/tile/8/0/%03d", i), bundle.KindSumDB, "", "", random(8192))
@@ -131,6 +144,61 @@ func synth(ctx context.Context, dir string, n int) error {
 	}
 	defer st.Close()
 	return st.Import(ctx, r, store.BundleInfo{})
+}
+
+// vocabulary makes up the synthetic source files.
+const vocabulary = `package import func return if else for range var const type struct
+interface map chan go defer select case switch default break continue nil err error string int
+byte bool true false len cap make new append copy delete panic recover context ctx fmt Errorf
+Sprintf io Reader Writer Close Read Write os File path filepath strings Builder bytes Buffer
+sync Mutex Lock Unlock time Duration Now http Request Response Handler ServeHTTP json Marshal
+Unmarshal config value key name size offset count index result data buf p n i j ok t s b r w`
+
+// moduleZip builds the zip of mod@version, deflated as a proxy serves it,
+// with files of Go-like text adding up to about size bytes, and encodes it
+// as pack does.
+func moduleZip(ctx context.Context, rng *rand.Rand, words []string, mod, version string, size int) ([]byte, zipcodec.Result, error) {
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	prefix := mod + "@" + version + "/"
+	w, err := zw.Create(prefix + "go.mod")
+	if err != nil {
+		return nil, zipcodec.Result{}, err
+	}
+	fmt.Fprintf(w, "module %s\n\ngo 1.22\n", mod)
+	var line []byte
+	for f, left := 0, size; left > 0; f++ {
+		w, err := zw.Create(fmt.Sprintf("%spkg%d/file%03d.go", prefix, f%7, f))
+		if err != nil {
+			return nil, zipcodec.Result{}, err
+		}
+		n := min(left, 4_000+rng.IntN(60_000))
+		left -= n
+		for n > 0 {
+			line = line[:0]
+			for indent := rng.IntN(4); indent > 0; indent-- {
+				line = append(line, '\t')
+			}
+			for len(line) < 20+rng.IntN(60) {
+				line = append(line, words[rng.IntN(len(words))]...)
+				line = append(line, ' ')
+			}
+			line[len(line)-1] = '\n'
+			line = line[:min(len(line), n)]
+			w.Write(line)
+			n -= len(line)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, zipcodec.Result{}, err
+	}
+	zr, err := zip.NewReader(bytes.NewReader(zb.Bytes()), int64(zb.Len()))
+	if err != nil {
+		return nil, zipcodec.Result{}, err
+	}
+	var blob bytes.Buffer
+	res, err := zipcodec.Encode(ctx, &blob, zr, zipcodec.DefaultLevel)
+	return blob.Bytes(), res, err
 }
 
 type target struct {
@@ -175,7 +243,8 @@ func run(ctx context.Context, base, dir string, clients int, d time.Duration, cl
 				}
 				k = "tile"
 			}
-			byKind[k] = append(byKind[k], target{"/" + it.File, it.Size})
+			_, size := it.FileID() // an encoded zip is served decoded
+			byKind[k] = append(byKind[k], target{"/" + it.File, size})
 		}
 	}
 	for _, w := range weights {

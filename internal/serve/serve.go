@@ -23,6 +23,12 @@
 //     from the bundle file with sendfile (local store), else streamed
 //     through the copy buffer of net/http. Smaller blobs (.info, .mod,
 //     tiles, small zips) are read whole into a pooled buffer with one read.
+//   - An encoded zip (bundle.Item.Encoded) is answered with the zip it
+//     decodes to, under that zip's digest (ETag) and size: from the decoded
+//     file the store keeps (store.FileStore: the local store, which checked
+//     it at import), exactly as a blob, else decoded as it is sent (pooled
+//     decoders, checked against the manifest's size and digest; the
+//     connection is cut short if they differ), without Range support.
 //   - A request with Range, If-Match, If-Unmodified-Since or If-Range is
 //     answered by http.ServeContent; the others (the go command's) get the
 //     same answer (200, 304 for a matching If-None-Match, headers for HEAD)
@@ -35,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -70,8 +77,9 @@ type Options struct {
 // Server answers GOPROXY and checksum database requests from a store. It is
 // an http.Handler for the protocol paths; Handler adds the other routes.
 type Server struct {
-	st  store.Store
-	log *slog.Logger
+	st    store.Store
+	files store.FileStore // st, if it keeps decoded files; else nil
+	log   *slog.Logger
 
 	ix        atomic.Pointer[index]
 	refreshMu sync.Mutex // one Refresh at a time
@@ -90,6 +98,7 @@ func New(st store.Store, opt Options) (*Server, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	srv := &Server{st: st, log: log}
+	srv.files, _ = st.(store.FileStore)
 	srv.bufs.New = func() any { b := make([]byte, smallMax); return &b }
 	return srv, nil
 }
@@ -276,15 +285,21 @@ func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, p string, t
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(t.data))
 		return
 	}
+	var b store.Blob
 	if t.enc != nil {
-		s.sendDecoded(w, r, p, t)
-		return
-	}
-	b, err := s.st.Blob(r.Context(), t.bundle, t.digest)
-	if err != nil {
-		s.log.Error("opening blob", "path", p, "bundle", t.bundle, "digest", t.digest, "err", err)
-		internalError(w, p)
-		return
+		// An encoded zip: the decoded file the store keeps is sent as
+		// any other blob; without one, the zip is decoded as it is sent.
+		if b = s.decodedFile(r.Context(), p, t); b == nil {
+			s.sendDecoded(w, r, p, t)
+			return
+		}
+	} else {
+		var err error
+		if b, err = s.st.Blob(r.Context(), t.bundle, t.digest); err != nil {
+			s.log.Error("opening blob", "path", p, "bundle", t.bundle, "digest", t.digest, "err", err)
+			internalError(w, p)
+			return
+		}
 	}
 	defer b.Close()
 	if b.Size() != t.size {
@@ -311,6 +326,31 @@ func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, p string, t
 	if n, err := io.Copy(w, io.NewSectionReader(b, 0, t.size)); err != nil || n != t.size {
 		s.log.Debug("sending blob", "path", p, "sent", n, "size", t.size, "err", err)
 	}
+}
+
+// decodedFile opens the decoded zip that the store keeps for the encoded
+// target t (store.FileStore), or returns nil if it keeps none.
+func (s *Server) decodedFile(ctx context.Context, p string, t *target) store.Blob {
+	if s.files == nil {
+		return nil
+	}
+	b, err := s.files.File(ctx, t.digest)
+	if err != nil {
+		// Not there (a bundle imported by a ferry that kept none) is
+		// ordinary; anything else is worth a look, but decoding works.
+		lvl := slog.LevelWarn
+		if errors.Is(err, fs.ErrNotExist) {
+			lvl = slog.LevelDebug
+		}
+		s.log.Log(ctx, lvl, "no decoded file; decoding the blob", "path", p, "digest", t.digest, "err", err)
+		return nil
+	}
+	if b.Size() != t.size {
+		b.Close()
+		s.log.Warn("decoded file size differs from the manifest; decoding the blob", "path", p, "digest", t.digest, "size", b.Size(), "want", t.size)
+		return nil
+	}
+	return b
 }
 
 // sendDecoded answers with the zip that t's stored blob encodes, decoded

@@ -58,6 +58,18 @@ type Store interface {
 	Import(ctx context.Context, r *bundle.Reader, info BundleInfo) error
 }
 
+// FileStore is a Store that keeps the decoded file of encoded items
+// (bundle.Item.Encoded), so that a server sends it as it is instead of
+// decoding the item's blob for every request. It is optional: a server
+// decodes the blob when the store does not implement it or has no file.
+type FileStore interface {
+	// File opens the decoded file (Item.FileDigest) of an encoded item of
+	// an imported bundle, if the store keeps one; the error wraps
+	// fs.ErrNotExist otherwise. The file has the digest and size the
+	// item's manifest records, checked when the store wrote it.
+	File(ctx context.Context, digest string) (Blob, error)
+}
+
 // Pruner is a Store that can drop bundles.
 type Pruner interface {
 	// Prune drops the bundle from the store. What other stored bundles

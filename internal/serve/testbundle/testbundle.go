@@ -1,17 +1,21 @@
 // Package testbundle writes small ferry bundles for tests of the store and
-// the server: any set of GOPROXY files, with checksum database answers signed
-// by a throwaway key. It is for tests only.
+// the server: any set of GOPROXY files (module zips as they are, or encoded
+// as pack carries them), with checksum database answers signed by a
+// throwaway key. It is for tests only.
 //
 // Invariant: the bundles it writes pass bundle.Open and Manifest.Check; their
 // checksum database answers are well-formed but prove nothing.
 package testbundle
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -20,6 +24,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
 // DB is the name of the checksum database of the test bundles.
@@ -40,10 +45,82 @@ func WriteDelta(t testing.TB, dir, name, basePath string, files map[string][]byt
 	return write(t, dir, name, files, basePath)
 }
 
+// Zip is a module zip as a bundle carries it encoded (package zipcodec),
+// as pack writes it.
+type Zip struct {
+	Blob       []byte // the encoded blob: what the bundle file holds
+	Decoded    []byte // the zip it decodes to: what a server sends
+	FileDigest string // the digest of Decoded
+	H1         string // the h1: hash of its files
+}
+
+// EncodeZip builds the module zip of mod@version with files (names inside
+// the module, e.g. "go.mod") and encodes it.
+func EncodeZip(t testing.TB, mod, version string, files map[string][]byte) Zip {
+	t.Helper()
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var orig bytes.Buffer
+	zw := zip.NewWriter(&orig)
+	for _, n := range names {
+		w, err := zw.Create(mod + "@" + version + "/" + n)
+		if err == nil {
+			_, err = w.Write(files[n])
+		}
+		if err != nil {
+			t.Fatalf("testbundle: %v", err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatalf("testbundle: %v", err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(orig.Bytes()), int64(orig.Len()))
+	if err != nil {
+		t.Fatalf("testbundle: %v", err)
+	}
+	var blob, dec bytes.Buffer
+	res, err := zipcodec.Encode(context.Background(), &blob, zr, zipcodec.FastLevel)
+	if err != nil {
+		t.Fatalf("testbundle: %v", err)
+	}
+	if err := zipcodec.Decode(context.Background(), &dec, bytes.NewReader(blob.Bytes()), res.FileSize, res.FileDigest); err != nil {
+		t.Fatalf("testbundle: %v", err)
+	}
+	return Zip{Blob: blob.Bytes(), Decoded: dec.Bytes(), FileDigest: res.FileDigest, H1: res.H1}
+}
+
+// WriteEncoded is Write (WriteDelta if basePath is not "") with zips
+// (GOPROXY .zip paths) carried as encoded items.
+func WriteEncoded(t testing.TB, dir, name, basePath string, files map[string][]byte, zips map[string]Zip) string {
+	t.Helper()
+	return writeZips(t, dir, name, files, zips, basePath)
+}
+
 func write(t testing.TB, dir, name string, files map[string][]byte, basePath string) string {
+	t.Helper()
+	return writeZips(t, dir, name, files, nil, basePath)
+}
+
+func writeZips(t testing.TB, dir, name string, files map[string][]byte, zips map[string]Zip, basePath string) string {
 	t.Helper()
 	m := &bundle.Manifest{SchemaVersion: bundle.SchemaVersion, Name: name}
 	src := bundle.MemSource{}
+	for f, z := range zips {
+		escMod, file, ok := strings.Cut(f, "/@v/")
+		mod, err1 := module.UnescapePath(escMod)
+		v, err2 := module.UnescapeVersion(strings.TrimSuffix(file, ".zip"))
+		if !ok || !strings.HasSuffix(file, ".zip") || err1 != nil || err2 != nil {
+			t.Fatalf("testbundle: %s is not a module zip path", f)
+		}
+		d := bundle.Digest(z.Blob)
+		src[d] = z.Blob
+		m.Items = append(m.Items, bundle.Item{File: f, Kind: bundle.KindZip, Module: mod, Version: v,
+			Size: int64(len(z.Blob)), Digest: d, Hash: z.H1,
+			Encoding: bundle.EncodingZstd, FileSize: int64(len(z.Decoded)), FileDigest: z.FileDigest})
+	}
 	for f, data := range files {
 		d := bundle.Digest(data)
 		src[d] = data

@@ -2,21 +2,36 @@
 //
 // Layout:
 //
-//	DIR/bundles/<hex>.ferry  a whole bundle file, named by the hex of its OCI manifest digest
-//	DIR/index.json           the imported bundles (a JSON array of store.BundleInfo), oldest first
-//	DIR/lock                 flock taken by Import (List needs none: index.json is replaced by rename)
+//	DIR/bundles/<hex>.ferry    a whole bundle file, named by the hex of its OCI manifest digest
+//	DIR/index.json             the imported bundles (a JSON array of store.BundleInfo), oldest first
+//	DIR/files/sha256/<hex>     the decoded file of an encoded item (a module zip), named by
+//	                           the hex of its Item.FileDigest, which a server sends as it is
+//	DIR/blobs/sha256/<hex>     a blob a delta reads from a base that Prune dropped
+//	DIR/lock                   flock taken by Import and Prune (List needs none: index.json is replaced by rename)
 //
 // Invariants:
 //   - Bundle files are never unpacked or modified: Import copies the file to a
 //     temporary name, checks the copy (structure, identity and every blob's
 //     digest), syncs it and renames it into place; blobs are served straight
 //     from the file.
+//   - Before a bundle is listed, the decoded file of each of its encoded
+//     items is in DIR/files: decoded into a temporary file (whose size and
+//     sha256 must be the manifest's FileSize and FileDigest), made durable,
+//     renamed into place. A file there is whole and checked; one that is
+//     missing (a bundle imported by an older ferry) is decoded by the
+//     server instead, and written by the next import of that bundle.
 //   - index.json is replaced atomically (temporary file, fsync, rename, fsync
-//     of the directory) after the bundle file is durable, under an exclusive
-//     flock, so a bundle is listed only when all of it is stored, several
-//     importers serialise, and readers see either the old or the new list.
+//     of the directory) after the bundle file and its decoded files are
+//     durable, under an exclusive flock, so a bundle is listed only when all
+//     of it is stored, several importers serialise, and readers see either
+//     the old or the new list.
 //   - A bundle file whose digest is not in index.json is invisible; a rerun of
-//     an interrupted Import replaces it.
+//     an interrupted Import replaces it. Temporary files (".*.tmp") are only
+//     written under the exclusive flock, so Import and Prune remove the ones
+//     a killed process left.
+//   - Prune removes, after index.json no longer lists the bundle, every
+//     decoded file that no listed bundle's encoded items name, and keeps the
+//     others.
 //   - Paths inside the store are built from digests checked to be
 //     "sha256:<64 hex>", never from anything else.
 package local
@@ -260,13 +275,16 @@ func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleI
 		return err
 	}
 	defer unlock()
+	s.removeTemps()
 	infos, err := s.readIndex()
 	if err != nil {
 		return err
 	}
 	for _, in := range infos {
 		if in.Digest == r.Digest() {
-			return nil
+			// Already there; write the decoded files a ferry that did
+			// not keep them left out.
+			return s.decodeFiles(ctx, in.Digest, r.Manifest())
 		}
 	}
 	if b := r.Manifest().Base; b != nil {
@@ -280,6 +298,9 @@ func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleI
 	}
 	size, err := s.copyBundle(ctx, r, dst)
 	if err != nil {
+		return err
+	}
+	if err := s.decodeFiles(ctx, r.Digest(), r.Manifest()); err != nil {
 		return err
 	}
 	info = store.Describe(r, size, info)

@@ -25,35 +25,15 @@ func (s *Store) looseBlob(digest string) (store.Blob, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := filepath.Join(s.dir, filepath.FromSlash(looseDir), h)
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("store %s: blob %s: %w", s.dir, digest, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("store %s: blob %s: %w", s.dir, digest, err)
-	}
-	return looseFile{io.NewSectionReader(f, 0, fi.Size()), f, p}, nil
+	return openFile(filepath.Join(s.dir, filepath.FromSlash(looseDir), h), "blob "+digest)
 }
-
-type looseFile struct {
-	*io.SectionReader
-	f    *os.File
-	path string
-}
-
-func (l looseFile) Close() error { return l.f.Close() }
-
-// FileRange lets a server send the blob with sendfile.
-func (l looseFile) FileRange() (string, int64) { return l.path, 0 }
 
 // Prune drops a bundle from the store. Blobs of its file that another
 // stored delta still reads through it (reference counting by blob) are
 // first copied, checked, to DIR/blobs; then the bundle leaves index.json;
-// then its file is removed. A kill at any point leaves every listed bundle
-// readable, and a rerun finishes.
+// then its file is removed; then the decoded files that no remaining
+// bundle's encoded items name are removed. A kill at any point leaves every
+// listed bundle readable, and a rerun (or the next Prune) finishes.
 func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneReport, error) {
 	var rep store.PruneReport
 	unlock, err := lockFile(ctx, filepath.Join(s.dir, "lock"), true)
@@ -61,6 +41,7 @@ func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneRepo
 		return rep, err
 	}
 	defer unlock()
+	s.removeTemps()
 	infos, err := s.readIndex()
 	if err != nil {
 		return rep, err
@@ -117,7 +98,12 @@ func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneRepo
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return rep, fmt.Errorf("pruning %s: %w", bundleDigest, err)
 	}
-	return rep, syncDir(filepath.Dir(p))
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return rep, err
+	}
+	freed, err := s.sweepFiles(rest)
+	rep.FreedBytes += freed
+	return rep, err
 }
 
 // keepBlob copies a blob of r to DIR/blobs through a checked temporary file.

@@ -1,0 +1,229 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/store"
+	"github.com/ferry-dev/ferry/internal/zipcodec"
+)
+
+// filesDir holds the decoded files of encoded items: DIR/files/sha256/<hex
+// of Item.FileDigest>.
+const filesDir = "files/sha256"
+
+var _ store.FileStore = (*Store)(nil)
+
+// File opens the decoded file of an encoded item, which Import wrote. The
+// error wraps fs.ErrNotExist if the store has none (a bundle imported by a
+// ferry that did not write them, or a file no stored bundle needs).
+func (s *Store) File(ctx context.Context, digest string) (store.Blob, error) {
+	h, err := digestHex(digest)
+	if err != nil {
+		return nil, err
+	}
+	return openFile(filepath.Join(s.dir, filepath.FromSlash(filesDir), h), "file "+digest)
+}
+
+// openFile opens the file at p as a store.Blob that a server can send with
+// sendfile; what names it in errors.
+func openFile(p, what string) (store.Blob, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return fileBlob{io.NewSectionReader(f, 0, fi.Size()), f, p}, nil
+}
+
+// fileBlob is a blob that is a whole file of the store.
+type fileBlob struct {
+	*io.SectionReader
+	f    *os.File
+	path string
+}
+
+func (b fileBlob) Close() error { return b.f.Close() }
+
+// FileRange lets a server send the blob with sendfile.
+func (b fileBlob) FileRange() (string, int64) { return b.path, 0 }
+
+// decodeFiles writes the decoded file of every encoded item of the stored
+// bundle bd that the store does not have yet. Blobs are read through Blob,
+// so a delta's come from its base. Each file is decoded into a temporary
+// file of filesDir (Decode checks its size and digest); all are made
+// durable, then renamed into place, then the directory is synced: a file
+// is in place only whole and checked. The caller holds the lock.
+func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest) (err error) {
+	dir := filepath.Join(s.dir, filepath.FromSlash(filesDir))
+	type job struct {
+		it       bundle.Item
+		dst, tmp string
+	}
+	var jobs []*job
+	seen := map[string]bool{}
+	for _, it := range m.Items {
+		if !it.Encoded() || seen[it.FileDigest] {
+			continue
+		}
+		seen[it.FileDigest] = true
+		h, err := digestHex(it.FileDigest)
+		if err != nil {
+			return fmt.Errorf("importing: item %s: %w", it.File, err)
+		}
+		dst := filepath.Join(dir, h)
+		if fi, err := os.Stat(dst); err == nil && fi.Mode().IsRegular() && fi.Size() == it.FileSize {
+			continue
+		}
+		jobs = append(jobs, &job{it: it, dst: dst})
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("importing: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			for _, j := range jobs {
+				if j.tmp != "" {
+					os.Remove(j.tmp)
+				}
+			}
+		}
+	}()
+	var dec zipcodec.Decoders
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for _, j := range jobs {
+		tmp, err := os.CreateTemp(dir, ".decode-*.tmp")
+		if err != nil {
+			g.Wait()
+			return fmt.Errorf("importing: decoding %s: %w", j.it.File, err)
+		}
+		j.tmp = tmp.Name()
+		g.Go(func() error {
+			err := s.decodeTo(gctx, &dec, bd, j.it, tmp)
+			if cerr := tmp.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("importing: decoding %s: %w", j.it.File, cerr)
+			}
+			return err
+		})
+		if gctx.Err() != nil {
+			break
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := durable(dir); err != nil {
+		return fmt.Errorf("importing: %w", err)
+	}
+	for _, j := range jobs {
+		if err := os.Rename(j.tmp, j.dst); err != nil {
+			return fmt.Errorf("importing: %w", err)
+		}
+		j.tmp = ""
+	}
+	return syncDir(dir)
+}
+
+// decodeTo decodes the blob of encoded item it of bundle bd into f, checking
+// the decoded size and digest, and syncs f where durable does not.
+func (s *Store) decodeTo(ctx context.Context, dec *zipcodec.Decoders, bd string, it bundle.Item, f *os.File) error {
+	b, err := s.Blob(ctx, bd, it.Digest)
+	if err != nil {
+		return fmt.Errorf("importing: decoding %s: %w", it.File, err)
+	}
+	defer b.Close()
+	if err := dec.Decode(ctx, f, io.NewSectionReader(b, 0, b.Size()), it.FileSize, it.FileDigest); err != nil {
+		return fmt.Errorf("importing: decoding %s: %w", it.File, err)
+	}
+	if syncEachFile {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("importing: decoding %s: %w", it.File, err)
+		}
+	}
+	return nil
+}
+
+// sweepFiles removes the decoded files that no bundle of infos needs (an
+// encoded item's FileDigest) and returns the bytes freed. The caller holds
+// the lock and has already written infos as the index.
+func (s *Store) sweepFiles(infos []store.BundleInfo) (int64, error) {
+	needed := map[string]bool{}
+	for _, in := range infos {
+		r, err := s.reader(in.Digest)
+		if err != nil {
+			return 0, err
+		}
+		for _, it := range r.Manifest().Items {
+			if it.Encoded() {
+				needed[strings.TrimPrefix(it.FileDigest, "sha256:")] = true
+			}
+		}
+	}
+	dir := filepath.Join(s.dir, filepath.FromSlash(filesDir))
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pruning decoded files: %w", err)
+	}
+	var freed int64
+	removed := false
+	for _, e := range ents {
+		name := e.Name()
+		if needed[name] || !e.Type().IsRegular() {
+			continue
+		}
+		if _, err := digestHex("sha256:" + name); err != nil {
+			continue // not ours (leftover temporaries go in removeTemps)
+		}
+		fi, err := e.Info()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return freed, fmt.Errorf("pruning decoded files: %w", err)
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return freed, fmt.Errorf("pruning decoded files: %w", err)
+		}
+		if fi != nil {
+			freed += fi.Size()
+		}
+		removed = true
+	}
+	if removed {
+		return freed, syncDir(dir)
+	}
+	return freed, nil
+}
+
+// removeTemps removes the temporary files that an Import or Prune killed
+// midway left in the store. Only Import and Prune write temporary files,
+// under the exclusive lock, which the caller holds.
+func (s *Store) removeTemps() {
+	for _, pat := range []string{".index-*.tmp", "bundles/.import-*.tmp", looseDir + "/.keep-*.tmp", filesDir + "/.decode-*.tmp"} {
+		ms, _ := filepath.Glob(filepath.Join(s.dir, filepath.FromSlash(pat)))
+		for _, m := range ms {
+			os.Remove(m)
+		}
+	}
+}
