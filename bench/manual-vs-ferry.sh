@@ -117,6 +117,8 @@ t1=$(now)
 ferry_build=$(since "$t1")
 ferry_first=$(since "$t0")
 gosumdb=$(cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go env GOSUMDB)
+# Name no database host in the results: say whether it is the connected side's.
+if [ "$gosumdb" = "$USUMDB" ]; then gosumdb="unchanged (as on the connected side)"; else gosumdb="CHANGED to $gosumdb"; fi
 
 {
   echo "Project: $MOD ($nmods modules in go list -m all), platform $PLAT, toolchain $GOV, $(nproc) cores."
@@ -132,5 +134,5 @@ gosumdb=$(cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go
     echo "| first offline go build ${BUILD:-./...} (fresh GOCACHE) | ${manual_build} s | ${ferry_build} s |"
     echo "| bare machine to first successful build | ${manual_first} s | ${ferry_first} s |"
   fi
-  echo "| checksum database offline | GOSUMDB=off | GOSUMDB=$gosumdb, verified from the bundle |"
+  echo "| checksum database offline | GOSUMDB=off | GOSUMDB $gosumdb, verified from the bundle |"
 } | tee "$W/results.md"
