@@ -110,3 +110,63 @@ func TestInstallRefusesEncodedZipWithWrongHash(t *testing.T) {
 		t.Fatal("an item in .blobs/ was accepted")
 	}
 }
+
+// A kept blob damaged in the store (the generations share it by hard
+// link) is replaced by the next install that needs it, instead of making
+// every later install fail to decode it.
+func TestDamagedKeptBlobIsReplaced(t *testing.T) {
+	db := newSumDB(t)
+	files := map[string]string{"go.mod": "module example.com/enc\n", "enc.go": "package enc\n"}
+	first := newBuilder("first")
+	want := first.encodedModule(t, "example.com/enc", "v1.0.0", files, false)
+	first.snapshot(t, db, 10, []string{"example.com/enc@v1.0.0"}, nil)
+	prefix := t.TempDir()
+	opt := options(t, prefix)
+	src := first.source()
+	if _, err := Install(context.Background(), src, opt); err != nil {
+		t.Fatal(err)
+	}
+	var it bundle.Item
+	for _, i := range src.m.Items {
+		if i.Encoded() {
+			it = i
+		}
+	}
+	gen, err := os.Readlink(filepath.Join(prefix, "mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := blobPath(filepath.Join(prefix, gen), it.Digest)
+	data, err := os.ReadFile(kept)
+	if err != nil {
+		t.Fatalf("blob not kept: %v", err)
+	}
+	data[len(data)/2] ^= 0x55
+	if err := os.WriteFile(kept, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The decoded zip is gone too, so the next install must decode again.
+	zipPath := filepath.Join(prefix, gen, "example.com/enc/@v/v1.0.0.zip")
+	if err := os.Remove(zipPath); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newBuilder("second")
+	second.encodedModule(t, "example.com/enc", "v1.0.0", files, false)
+	second.module(t, "example.com/enc", "v1.1.0", ".info", ".mod")
+	second.snapshot(t, db, 11, []string{"example.com/enc@v1.0.0"}, nil)
+	if _, err := Install(context.Background(), second.source(), opt); err != nil {
+		t.Fatalf("second install: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(prefix, "mod", "example.com/enc/@v/v1.0.0.zip"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("zip not restored (%v)", err)
+	}
+	in, err := OpenInstalled(prefix, second.source().ManifestDigest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.VerifyBlob(context.Background(), it.Digest); err != nil {
+		t.Fatalf("kept blob not repaired: %v", err)
+	}
+}

@@ -339,13 +339,15 @@ func blobPath(gen, digest string) string {
 }
 
 // keepBlob makes sure the staging generation has the blob of encoded item
-// it and returns its path. A file there with the blob's size is taken as it
-// (blobs are written only after verify, and re-hashed whenever they are
-// read as the base of a delta).
+// it and returns its path. A file there (linked from the current
+// generation) is kept only if it has the blob's digest: a damaged one is
+// replaced, so that a rerun of a failed install repairs it.
 func keepBlob(ctx context.Context, src Source, it bundle.Item, staging string) (string, error) {
 	p := blobPath(staging, it.Digest)
-	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == it.Size {
-		return p, nil
+	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == it.Size {
+		if d, err := fileDigest(p); err == nil && d == it.Digest {
+			return p, nil
+		}
 	}
 	if err := writeFile(ctx, p, it.File, it.Size, func(f *os.File) (int64, error) {
 		return src.CopyBlob(ctx, it.Digest, f)
