@@ -161,6 +161,7 @@ but that could not be fetched are listed as warnings.`,
 	f.StringVar(&opt.Compression, "compression", "better", "how module zips travel: better, best (smallest, slowest), default (fastest) or none (as the proxy serves them); zstd, decoded to the same h1: on install")
 	cmd.MarkFlagRequired("output")
 	cmd.RegisterFlagCompletionFunc("platform", completePlatforms)
+	cmd.RegisterFlagCompletionFunc("compression", cobra.FixedCompletions([]string{"better", "best", "default", "none"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
