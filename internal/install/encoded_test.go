@@ -4,8 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,9 +22,9 @@ func (b *bundleBuilder) encodedModule(t *testing.T, mod, version string, files m
 	t.Helper()
 	var orig bytes.Buffer
 	zw := zip.NewWriter(&orig)
-	for name, data := range files {
+	for _, name := range slices.Sorted(maps.Keys(files)) { // the same zip every time
 		w, _ := zw.Create(mod + "@" + version + "/" + name)
-		w.Write([]byte(data))
+		w.Write([]byte(files[name]))
 	}
 	zw.Close()
 	zr, _ := zip.NewReader(bytes.NewReader(orig.Bytes()), int64(orig.Len()))
