@@ -27,9 +27,20 @@ func GoEnv(t testing.TB, s *Server) []string {
 		t.Fatalf("modtest: %v", err)
 	}
 	gopath := dir("gopath")
+	home := dir("home")
+	// Telemetry off: otherwise the go command may start a background
+	// uploader that still writes under HOME while the test's TempDir is
+	// removed ("directory not empty" at cleanup).
+	tdir := filepath.Join(home, ".config", "go", "telemetry")
+	if err := os.MkdirAll(tdir, 0o777); err != nil {
+		t.Fatalf("modtest: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(tdir, "mode"), []byte("off"), 0o666); err != nil {
+		t.Fatalf("modtest: %v", err)
+	}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + dir("home"),
+		"HOME=" + home,
 		"GOPATH=" + gopath,
 		"GOMODCACHE=" + filepath.Join(gopath, "pkg", "mod"),
 		"GOCACHE=" + SharedGoCache(t),

@@ -98,15 +98,7 @@ func TestGoCommandNetrc(t *testing.T) {
 				home = v
 			}
 		}
-		// Telemetry off, so that the go command starts no background
-		// uploader writing into the temporary directory.
-		tdir := filepath.Join(home, ".config", "go", "telemetry")
-		if err := os.MkdirAll(tdir, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(tdir, "mode"), []byte("off"), 0o666); err != nil {
-			t.Fatal(err)
-		}
+		// modtest.GoEnv has turned telemetry off in this HOME.
 		if netrc != "" {
 			if err := os.WriteFile(filepath.Join(home, ".netrc"), []byte(netrc), 0o600); err != nil {
 				t.Fatal(err)
