@@ -30,7 +30,7 @@ func TestBadInput(t *testing.T) {
 		{"module that does not exist", []string{"pack", "-o", out, "--toolchain", "go1.99.1", "--module", "example.com/nothere@v1.0.0", cache}, "example.com/nothere@v1.0.0"},
 		{"bad module syntax", []string{"pack", "-o", out, "--module", "example.com/x", cache}, "want MODULE@VERSION"},
 		{"no output", []string{"pack", fx.project}, `"output" not set`},
-		{"unknown compression", []string{"pack", fx.project, "-o", out, "--compression", "zip", cache}, `--compression: unknown compression level "zip"`},
+		{"unknown compression", []string{"pack", fx.project, "-o", out, "--compression", "zip", cache}, `--compression "zip": want better, best, default or none`},
 		{"missing bundle", []string{"verify", filepath.Join(dir, "nope.ferry")}, "nope.ferry"},
 		{"bundle version not semver", []string{"pack", fx.project, "-o", out, "--bundle-version", "1.2", cache}, `--bundle-version "1.2" is not a semantic version`},
 		{"base and base manifest", []string{"pack", fx.project, "-o", out, "--base", out, "--base-manifest", out, cache}, "not both"},

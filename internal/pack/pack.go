@@ -122,7 +122,7 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 	}
 	if opt.Compression != "none" {
 		if _, err := zipcodec.ParseLevel(opt.Compression); err != nil {
-			return nil, fmt.Errorf("--compression: %w", err)
+			return nil, fmt.Errorf("--compression %q: want better, best, default or none", opt.Compression)
 		}
 	}
 	if len(opt.Dirs) == 0 && len(opt.Tools) == 0 && len(opt.Modules) == 0 && len(opt.Toolchains) == 0 {
