@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
@@ -73,4 +76,53 @@ func TestDeltaBasePrunedByAnotherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	read("after another process pruned the base")
+}
+
+// TestKeptBlobsGoWithTheLastDelta: blobs Prune kept aside for a delta whose
+// base it dropped are removed (and counted as freed) when that delta goes.
+func TestKeptBlobsGoWithTheLastDelta(t *testing.T) {
+	ctx := context.Background()
+	dir, work := t.TempDir(), t.TempDir()
+	baseFiles := map[string][]byte{"example.com/a/@v/v1.0.0.zip": bytes.Repeat([]byte("base "), 500)}
+	all := map[string][]byte{"example.com/b/@v/v1.0.0.mod": []byte("module example.com/b\n")}
+	for f, d := range baseFiles {
+		all[f] = d
+	}
+	basePath := testbundle.Write(t, work, "base.ferry", baseFiles)
+	deltaPath := testbundle.WriteDelta(t, work, "delta.ferry", basePath, all)
+	st, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var digests [2]string
+	for i, p := range []string{basePath, deltaPath} {
+		r, err := bundle.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Import(ctx, r, store.BundleInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		digests[i] = r.Digest()
+		r.Close()
+	}
+	rep, err := st.Prune(ctx, digests[0])
+	if err != nil || rep.KeptBlobs != 1 {
+		t.Fatalf("prune of the base: %+v, %v; want one blob kept", rep, err)
+	}
+	kept := filepath.Join(dir, filepath.FromSlash(looseDir), strings.TrimPrefix(bundle.Digest(baseFiles["example.com/a/@v/v1.0.0.zip"]), "sha256:"))
+	if _, err := os.Stat(kept); err != nil {
+		t.Fatalf("kept blob: %v", err)
+	}
+	rep, err = st.Prune(ctx, digests[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(kept); err == nil {
+		t.Fatal("the kept blob outlived the last delta that read it")
+	}
+	if rep.FreedBytes < int64(len(baseFiles["example.com/a/@v/v1.0.0.zip"])) {
+		t.Errorf("FreedBytes %d does not count the kept blob", rep.FreedBytes)
+	}
 }

@@ -164,11 +164,12 @@ func (s *Store) decodeTo(ctx context.Context, dec *zipcodec.Decoders, bd string,
 	return nil
 }
 
-// sweepFiles removes the decoded files that no bundle of infos needs (an
-// encoded item's FileDigest) and returns the bytes freed. The caller holds
-// the lock and has already written infos as the index.
-func (s *Store) sweepFiles(infos []store.BundleInfo) (int64, error) {
-	needed := map[string]bool{}
+// sweep removes what no bundle of infos needs and returns the bytes
+// freed: decoded files no encoded item names (its FileDigest), and blobs
+// Prune kept aside that no delta leaves to its base any more. The caller
+// holds the lock and has already written infos as the index.
+func (s *Store) sweep(infos []store.BundleInfo) (int64, error) {
+	files, loose := map[string]bool{}, map[string]bool{}
 	for _, in := range infos {
 		r, err := s.reader(in.Digest)
 		if err != nil {
@@ -176,17 +177,30 @@ func (s *Store) sweepFiles(infos []store.BundleInfo) (int64, error) {
 		}
 		for _, it := range r.Manifest().Items {
 			if it.Encoded() {
-				needed[strings.TrimPrefix(it.FileDigest, "sha256:")] = true
+				files[strings.TrimPrefix(it.FileDigest, "sha256:")] = true
 			}
 		}
+		for _, b := range r.BaseBlobs() {
+			loose[strings.TrimPrefix(b.Digest, "sha256:")] = true
+		}
 	}
-	dir := filepath.Join(s.dir, filepath.FromSlash(filesDir))
+	freed, err := sweepDir(filepath.Join(s.dir, filepath.FromSlash(filesDir)), files, "pruning decoded files")
+	if err != nil {
+		return freed, err
+	}
+	n, err := sweepDir(filepath.Join(s.dir, filepath.FromSlash(looseDir)), loose, "pruning kept blobs")
+	return freed + n, err
+}
+
+// sweepDir removes the files of dir named by a digest's hex that needed
+// does not hold, and returns the bytes freed.
+func sweepDir(dir string, needed map[string]bool, what string) (int64, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("pruning decoded files: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	var freed int64
 	removed := false
@@ -200,10 +214,10 @@ func (s *Store) sweepFiles(infos []store.BundleInfo) (int64, error) {
 		}
 		fi, err := e.Info()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return freed, fmt.Errorf("pruning decoded files: %w", err)
+			return freed, fmt.Errorf("%s: %w", what, err)
 		}
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return freed, fmt.Errorf("pruning decoded files: %w", err)
+			return freed, fmt.Errorf("%s: %w", what, err)
 		}
 		if fi != nil {
 			freed += fi.Size()

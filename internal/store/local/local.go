@@ -30,8 +30,9 @@
 //     written under the exclusive flock, so Import and Prune remove the ones
 //     a killed process left.
 //   - Prune removes, after index.json no longer lists the bundle, every
-//     decoded file that no listed bundle's encoded items name, and keeps the
-//     others.
+//     decoded file that no listed bundle's encoded items name, and every
+//     blob it kept aside that no listed delta leaves to its base; it keeps
+//     the others.
 //   - Paths inside the store are built from digests checked to be
 //     "sha256:<64 hex>", never from anything else.
 package local

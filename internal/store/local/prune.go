@@ -101,7 +101,7 @@ func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneRepo
 	if err := syncDir(filepath.Dir(p)); err != nil {
 		return rep, err
 	}
-	freed, err := s.sweepFiles(rest)
+	freed, err := s.sweep(rest)
 	rep.FreedBytes += freed
 	return rep, err
 }
