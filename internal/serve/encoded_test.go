@@ -92,7 +92,7 @@ func TestEncodedZips(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	importBundle(t, st, p)
+	testbundle.Import(t, st, p)
 	withFiles, decoding := serveStore(t, st), serveStore(t, noFiles{st})
 	for f, z := range zips {
 		checkZip(t, withFiles, "local store", "/"+f, z.Decoded, z.FileDigest)
@@ -156,7 +156,7 @@ func TestEncodedZipsLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	importBundle(t, st, testbundle.WriteEncoded(t, dir, "enc.ferry", "", nil, zips))
+	testbundle.Import(t, st, testbundle.WriteEncoded(t, dir, "enc.ferry", "", nil, zips))
 	e := serveStore(t, st)
 	errs := make(chan error, 8)
 	for range 8 {

@@ -30,6 +30,7 @@ import (
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/serve"
 	"github.com/ferry-dev/ferry/internal/serve/auth"
+	"github.com/ferry-dev/ferry/internal/serve/testbundle"
 	"github.com/ferry-dev/ferry/internal/store/local"
 )
 
@@ -243,7 +244,7 @@ func newOCIFixture(t testing.TB, rt serve.Routes) *ociFixture {
 	fx.amd64 = im.Manifests[0]
 	fx.sbom = b1.referrer(t, fx.amd64, "application/spdx+json", `{"spdxVersion":"SPDX-2.3"}`)
 	b1.referrer(t, fx.amd64, "application/vnd.example.sig", "signature")
-	importBundle(t, st, b1.write(t, e.dir, "one.ferry"))
+	testbundle.Import(t, st, b1.write(t, e.dir, "one.ferry"))
 
 	b2 := newImageBundle()
 	img, err := random.Image(1000, 1)
@@ -256,7 +257,7 @@ func newOCIFixture(t testing.TB, rt serve.Routes) *ociFixture {
 	top2 := b2.index(t, idx2)
 	fx.web2 = top2.Digest
 	b2.ref("web:1.0", top2) // imported again: the newest import wins
-	importBundle(t, st, b2.write(t, e.dir, "two.ferry"))
+	testbundle.Import(t, st, b2.write(t, e.dir, "two.ferry"))
 
 	log := slog.New(slog.NewTextHandler(lockedBuffer{fx.logsMu, fx.logs}, nil))
 	srv, err := serve.New(st, serve.Options{Log: log})

@@ -16,7 +16,6 @@ import (
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/serve"
 	"github.com/ferry-dev/ferry/internal/serve/testbundle"
-	"github.com/ferry-dev/ferry/internal/store"
 	"github.com/ferry-dev/ferry/internal/store/local"
 )
 
@@ -58,18 +57,6 @@ func bundle2(t *testing.T) map[string][]byte {
 	}
 }
 
-func importBundle(t testing.TB, st store.Store, p string) {
-	t.Helper()
-	r, err := bundle.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := st.Import(context.Background(), r, store.BundleInfo{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 type env struct {
 	st  *local.Store
 	srv *serve.Server
@@ -87,7 +74,7 @@ func newEnv(t testing.TB, bundles ...map[string][]byte) *env {
 	t.Cleanup(func() { st.Close() })
 	e.st = st
 	for i, files := range bundles {
-		importBundle(t, st, testbundle.Write(t, e.dir, fmt.Sprintf("b%d.ferry", i), files))
+		testbundle.Import(t, st, testbundle.Write(t, e.dir, fmt.Sprintf("b%d.ferry", i), files))
 	}
 	srv, err := serve.New(st, serve.Options{})
 	if err != nil {
@@ -359,7 +346,7 @@ func TestImportWhileServing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	importBundle(t, other, p2)
+	testbundle.Import(t, other, p2)
 	for range 20 {
 		if err := e.srv.Refresh(context.Background()); err != nil {
 			t.Fatal(err)

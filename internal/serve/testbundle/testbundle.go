@@ -24,6 +24,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/store"
 	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
@@ -212,4 +213,18 @@ func Lookup(t testing.TB, id int64, text string, n int64) []byte {
 		t.Fatal(err)
 	}
 	return append(rec, Head(t, n)...)
+}
+
+// Import imports the bundle file at p into st and returns its digest.
+func Import(t testing.TB, st store.Store, p string) string {
+	t.Helper()
+	r, err := bundle.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := st.Import(context.Background(), r, store.BundleInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	return r.Digest()
 }

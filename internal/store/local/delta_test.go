@@ -11,7 +11,6 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/serve/testbundle"
-	"github.com/ferry-dev/ferry/internal/store"
 	"github.com/ferry-dev/ferry/internal/store/storetest"
 )
 
@@ -24,19 +23,26 @@ func TestDeltaAndPrune(t *testing.T) {
 	storetest.Delta(t, st, nil)
 }
 
+// baseAndDelta imports into st a base bundle holding one zip and a delta of
+// it that adds a go.mod (and leaves the zip to the base). It returns their
+// digests and the zip's bytes.
+func baseAndDelta(t *testing.T, st *Store) ([2]string, []byte) {
+	t.Helper()
+	work := t.TempDir()
+	zipData := bytes.Repeat([]byte("base "), 500)
+	baseFiles := map[string][]byte{"example.com/a/@v/v1.0.0.zip": zipData}
+	all := map[string][]byte{"example.com/b/@v/v1.0.0.mod": []byte("module example.com/b\n"), "example.com/a/@v/v1.0.0.zip": zipData}
+	basePath := testbundle.Write(t, work, "base.ferry", baseFiles)
+	deltaPath := testbundle.WriteDelta(t, work, "delta.ferry", basePath, all)
+	return [2]string{testbundle.Import(t, st, basePath), testbundle.Import(t, st, deltaPath)}, zipData
+}
+
 // TestDeltaBasePrunedByAnotherProcess: a server that has read a delta's base
 // blobs through the base (and remembers where the base is) keeps reading
 // them after another process prunes the base.
 func TestDeltaBasePrunedByAnotherProcess(t *testing.T) {
 	ctx := context.Background()
-	dir, work := t.TempDir(), t.TempDir()
-	baseFiles := map[string][]byte{"example.com/a/@v/v1.0.0.zip": bytes.Repeat([]byte("base "), 500)}
-	all := map[string][]byte{"example.com/b/@v/v1.0.0.mod": []byte("module example.com/b\n")}
-	for f, d := range baseFiles {
-		all[f] = d
-	}
-	basePath := testbundle.Write(t, work, "base.ferry", baseFiles)
-	deltaPath := testbundle.WriteDelta(t, work, "delta.ferry", basePath, all)
+	dir := t.TempDir()
 	server, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -47,19 +53,7 @@ func TestDeltaBasePrunedByAnotherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer importer.Close()
-	var digests [2]string
-	for i, p := range []string{basePath, deltaPath} {
-		r, err := bundle.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := importer.Import(ctx, r, store.BundleInfo{}); err != nil {
-			t.Fatal(err)
-		}
-		digests[i] = r.Digest()
-		r.Close()
-	}
-	want := baseFiles["example.com/a/@v/v1.0.0.zip"]
+	digests, want := baseAndDelta(t, importer)
 	read := func(what string) {
 		t.Helper()
 		b, err := server.Blob(ctx, digests[1], bundle.Digest(want))
@@ -82,36 +76,18 @@ func TestDeltaBasePrunedByAnotherProcess(t *testing.T) {
 // base it dropped are removed (and counted as freed) when that delta goes.
 func TestKeptBlobsGoWithTheLastDelta(t *testing.T) {
 	ctx := context.Background()
-	dir, work := t.TempDir(), t.TempDir()
-	baseFiles := map[string][]byte{"example.com/a/@v/v1.0.0.zip": bytes.Repeat([]byte("base "), 500)}
-	all := map[string][]byte{"example.com/b/@v/v1.0.0.mod": []byte("module example.com/b\n")}
-	for f, d := range baseFiles {
-		all[f] = d
-	}
-	basePath := testbundle.Write(t, work, "base.ferry", baseFiles)
-	deltaPath := testbundle.WriteDelta(t, work, "delta.ferry", basePath, all)
+	dir := t.TempDir()
 	st, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var digests [2]string
-	for i, p := range []string{basePath, deltaPath} {
-		r, err := bundle.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Import(ctx, r, store.BundleInfo{}); err != nil {
-			t.Fatal(err)
-		}
-		digests[i] = r.Digest()
-		r.Close()
-	}
+	digests, blob := baseAndDelta(t, st)
 	rep, err := st.Prune(ctx, digests[0])
 	if err != nil || rep.KeptBlobs != 1 {
 		t.Fatalf("prune of the base: %+v, %v; want one blob kept", rep, err)
 	}
-	kept := filepath.Join(dir, filepath.FromSlash(looseDir), strings.TrimPrefix(bundle.Digest(baseFiles["example.com/a/@v/v1.0.0.zip"]), "sha256:"))
+	kept := filepath.Join(dir, filepath.FromSlash(looseDir), strings.TrimPrefix(bundle.Digest(blob), "sha256:"))
 	if _, err := os.Stat(kept); err != nil {
 		t.Fatalf("kept blob: %v", err)
 	}
@@ -122,7 +98,7 @@ func TestKeptBlobsGoWithTheLastDelta(t *testing.T) {
 	if _, err := os.Stat(kept); err == nil {
 		t.Fatal("the kept blob outlived the last delta that read it")
 	}
-	if rep.FreedBytes < int64(len(baseFiles["example.com/a/@v/v1.0.0.zip"])) {
+	if rep.FreedBytes < int64(len(blob)) {
 		t.Errorf("FreedBytes %d does not count the kept blob", rep.FreedBytes)
 	}
 }

@@ -63,19 +63,6 @@ func hexes(zs ...testbundle.Zip) []string {
 	return hs
 }
 
-func importFile(t *testing.T, st *local.Store, p string) string {
-	t.Helper()
-	r, err := bundle.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := st.Import(context.Background(), r, store.BundleInfo{}); err != nil {
-		t.Fatal(err)
-	}
-	return r.Digest()
-}
-
 // checkFile checks that File gives z's decoded zip, as a file a server can
 // send with sendfile.
 func checkFile(t *testing.T, st *local.Store, z testbundle.Zip) {
@@ -111,7 +98,7 @@ func TestImportDecodesEncodedZips(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	importFile(t, st, p)
+	testbundle.Import(t, st, p)
 	if got, want := decodedFiles(t, st), hexes(a, b); !equal(got, want) {
 		t.Fatalf("decoded files = %v, want %v", got, want)
 	}
@@ -131,7 +118,7 @@ func TestImportDecodesEncodedZips(t *testing.T) {
 	if err := os.Remove(fa); err != nil {
 		t.Fatal(err)
 	}
-	importFile(t, st, p)
+	testbundle.Import(t, st, p)
 	checkFile(t, st, a)
 	if fi1, _ := os.Stat(filePath(st, b.FileDigest)); !os.SameFile(fi0, fi1) {
 		t.Error("a second import rewrote a decoded file that was there")
@@ -160,11 +147,11 @@ func TestImportDeltaDecodesFromBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	importFile(t, st, basePath)
+	testbundle.Import(t, st, basePath)
 	if err := os.Remove(filePath(st, a.FileDigest)); err != nil {
 		t.Fatal(err)
 	}
-	importFile(t, st, deltaPath)
+	testbundle.Import(t, st, deltaPath)
 	checkFile(t, st, a)
 	checkFile(t, st, b)
 }
@@ -182,7 +169,7 @@ func TestPruneDecodedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	d1, d2 := importFile(t, st, p1), importFile(t, st, p2)
+	d1, d2 := testbundle.Import(t, st, p1), testbundle.Import(t, st, p2)
 	if got, want := decodedFiles(t, st), hexes(shared, only1, only2); !equal(got, want) {
 		t.Fatalf("decoded files = %v, want %v", got, want)
 	}
@@ -236,7 +223,7 @@ func TestImportAfterInterruptedImport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d := importFile(t, st, p)
+	d := testbundle.Import(t, st, p)
 	checkFile(t, st, a)
 	checkFile(t, st, b)
 	left, _ := filepath.Glob(filepath.Join(st.Dir(), "*", ".*.tmp"))
@@ -293,7 +280,7 @@ func TestImportCanceledWhileDecoding(t *testing.T) {
 	if ms, _ := filepath.Glob(filepath.Join(st.Dir(), "files", "sha256", "*")); len(ms) > 0 {
 		t.Errorf("a canceled import left %v", ms)
 	}
-	importFile(t, st, p)
+	testbundle.Import(t, st, p)
 	for _, z := range zips {
 		checkFile(t, st, z)
 	}

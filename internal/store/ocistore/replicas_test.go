@@ -9,7 +9,6 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/serve"
 	"github.com/ferry-dev/ferry/internal/serve/testbundle"
 	"github.com/ferry-dev/ferry/internal/store"
@@ -55,18 +54,6 @@ func (r *replica) get(t *testing.T, p string) answer {
 		t.Fatal(err)
 	}
 	return answer{resp.StatusCode, resp.Header.Get("ETag"), string(body)}
-}
-
-func importFile(t *testing.T, st store.Store, path string) {
-	t.Helper()
-	r, err := bundle.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := st.Import(context.Background(), r, store.BundleInfo{}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestReplicasServeSameBytes runs two servers over one registry-backed
@@ -156,16 +143,16 @@ func TestReplicasServeSameBytes(t *testing.T) {
 		t.Logf("%s: %d of %d paths served (200) alike by both replicas and the local store", step, served, len(paths))
 	}
 
-	importFile(t, r1.st, b1) // through replica 1
-	importFile(t, loc, b1)
+	testbundle.Import(t, r1.st, b1) // through replica 1
+	testbundle.Import(t, loc, b1)
 	refresh()
 	compare("after bundle 1")
 	if a := r2.get(t, "/example.com/a/@v/v1.0.0.zip"); a.code != 200 || a.body != string(zip) {
 		t.Fatalf("replica 2 does not serve bundle 1 imported through replica 1: %d, %d bytes", a.code, len(a.body))
 	}
 
-	importFile(t, r2.st, b2) // through replica 2
-	importFile(t, loc, b2)
+	testbundle.Import(t, r2.st, b2) // through replica 2
+	testbundle.Import(t, loc, b2)
 	refresh()
 	compare("after bundle 2")
 	if a := r1.get(t, "/example.com/b/@v/v2.0.0+incompatible.mod"); a.code != 200 || a.body != "module example.com/b\n" {
