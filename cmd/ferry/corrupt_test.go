@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -335,6 +336,20 @@ func TestConsistentForgeries(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "goenv")); err == nil {
 			t.Error("refused install wrote the go env file")
 		}
+		// import into a local store leaves the h1: hashes of encoded zips
+		// to the store, which decodes each once as it imports it.
+		st := filepath.Join(dir, "store")
+		out, err = run(t, dir, env, ferryBin(t), "import", p, "--store", st)
+		if err == nil || !strings.Contains(out, "content hash") {
+			t.Fatalf("import accepted it or did not say why (%v):\n%s", err, out)
+		}
+		t.Logf("import refused: %s", strings.TrimSpace(out))
+		filepath.WalkDir(st, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() && d.Name() != "lock" {
+				t.Errorf("refused import left %s in the store", p)
+			}
+			return err
+		})
 	})
 	t.Run("tile does not prove record", func(t *testing.T) {
 		p := rewrite(t, path, func(m *bundle.Manifest, blobs bundle.MemSource) {

@@ -68,11 +68,14 @@ func openStore(ctx context.Context, f *storeFlags, log *slog.Logger) (store.Stor
 }
 
 // importBundles verifies each bundle exactly as 'ferry verify' does and
-// imports it into st. It stops at the first bundle that fails.
+// imports it into st. It stops at the first bundle that fails. A store that
+// decodes every encoded zip as it imports (store.HashChecker) checks their
+// h1: hashes itself, so that each is decoded once.
 func (a *app) importBundles(ctx context.Context, st store.Store, where string, paths []string, t *trustFlags) ([]store.BundleInfo, error) {
 	var out []store.BundleInfo
+	hc, leaveEncoded := st.(store.HashChecker)
 	for _, p := range paths {
-		src, closeAll, rep, err := a.check(ctx, p, t, storedBase(st, where), false)
+		src, closeAll, rep, err := a.check(ctx, p, t, storedBase(st, where), leaveEncoded)
 		if err != nil {
 			return out, err
 		}
@@ -82,7 +85,11 @@ func (a *app) importBundles(ctx context.Context, st store.Store, where string, p
 		}
 		r := fileOf(src)
 		info := store.BundleInfo{Signer: rep.Signer}
-		err = st.Import(ctx, r, info)
+		if leaveEncoded && rep.Recomputed {
+			err = hc.ImportChecked(ctx, r, info)
+		} else {
+			err = st.Import(ctx, r, info)
+		}
 		closeAll()
 		if err != nil {
 			return out, fmt.Errorf("importing %s: %w", p, err)

@@ -70,6 +70,19 @@ type FileStore interface {
 	File(ctx context.Context, digest string) (Blob, error)
 }
 
+// HashChecker is a Store that decodes every encoded zip as it imports a
+// bundle (a FileStore), and so can recompute each one's h1: hash on the
+// way: a caller that must check those hashes (no trusted signature) leaves
+// them to ImportChecked instead of decoding every zip twice
+// (verify.Options.LeaveEncoded).
+type HashChecker interface {
+	// ImportChecked is Import, and also recomputes the h1: hash of the zip
+	// every encoded item decodes to, including zips the store already
+	// holds. On the first that differs from its item's Hash it fails,
+	// naming the item, and leaves the store as it was.
+	ImportChecked(ctx context.Context, r *bundle.Reader, info BundleInfo) error
+}
+
 // Pruner is a Store that can drop bundles.
 type Pruner interface {
 	// Prune drops the bundle from the store. What other stored bundles

@@ -22,7 +22,10 @@ import (
 // of Item.FileDigest>.
 const filesDir = "files/sha256"
 
-var _ store.FileStore = (*Store)(nil)
+var (
+	_ store.FileStore   = (*Store)(nil)
+	_ store.HashChecker = (*Store)(nil)
+)
 
 // File opens the decoded file of an encoded item, which Import wrote. The
 // error wraps fs.ErrNotExist if the store has none (a bundle imported by a
@@ -65,33 +68,56 @@ func (b fileBlob) FileRange() (string, int64) { return b.path, 0 }
 // decodeFiles writes the decoded file of every encoded item of the stored
 // bundle bd that the store does not have yet. Blobs are read through Blob,
 // so a delta's come from its base. Each file is decoded into a temporary
-// file of filesDir (Decode checks its size and digest); all are made
+// file of filesDir (checked against its size and digest); all are made
 // durable, then renamed into place, then the directory is synced: a file
-// is in place only whole and checked. The caller holds the lock.
-func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest) (err error) {
+// is in place only whole and checked. With checkHashes every encoded
+// item's h1: hash is recomputed too: from memory as its zip is decoded, or
+// from the file the store already has. The caller holds the lock.
+func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, checkHashes bool) (err error) {
 	dir := filepath.Join(s.dir, filepath.FromSlash(filesDir))
 	type job struct {
 		it       bundle.Item
+		items    []bundle.Item // every encoded item with it.FileDigest
 		dst, tmp string
+		have     bool // dst is there already
 	}
 	var jobs []*job
-	seen := map[string]bool{}
+	byFile := map[string]*job{}
 	for _, it := range m.Items {
-		if !it.Encoded() || seen[it.FileDigest] {
+		if !it.Encoded() {
 			continue
 		}
-		seen[it.FileDigest] = true
+		if j := byFile[it.FileDigest]; j != nil {
+			j.items = append(j.items, it)
+			continue
+		}
 		h, err := digestHex(it.FileDigest)
 		if err != nil {
 			return fmt.Errorf("importing: item %s: %w", it.File, err)
 		}
-		dst := filepath.Join(dir, h)
-		if fi, err := os.Stat(dst); err == nil && fi.Mode().IsRegular() && fi.Size() == it.FileSize {
-			continue
+		j := &job{it: it, items: []bundle.Item{it}, dst: filepath.Join(dir, h)}
+		if fi, err := os.Stat(j.dst); err == nil && fi.Mode().IsRegular() && fi.Size() == it.FileSize {
+			j.have = true
 		}
-		jobs = append(jobs, &job{it: it, dst: dst})
+		byFile[it.FileDigest] = j
+		jobs = append(jobs, j)
 	}
-	if len(jobs) == 0 {
+	// checked compares the h1: hash of a decoded zip with each item's.
+	checked := func(j *job, h1 string) error {
+		for _, it := range j.items {
+			if it.Hash != h1 {
+				return fmt.Errorf("importing: %s: content hash %s, manifest says %s", it.File, h1, it.Hash)
+			}
+		}
+		return nil
+	}
+	todo := 0
+	for _, j := range jobs {
+		if !j.have {
+			todo++
+		}
+	}
+	if todo == 0 && !checkHashes {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -106,10 +132,22 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest) 
 			}
 		}
 	}()
-	var dec zipcodec.Decoders
+	dec := &zipcodec.Checker{TempDir: dir}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, j := range jobs {
+		if j.have {
+			if checkHashes {
+				g.Go(func() error {
+					h1, err := zipcodec.HashZipFile(j.dst)
+					if err != nil {
+						return fmt.Errorf("importing: %s: %w", j.it.File, err)
+					}
+					return checked(j, h1)
+				})
+			}
+			continue
+		}
 		tmp, err := os.CreateTemp(dir, ".decode-*.tmp")
 		if err != nil {
 			g.Wait()
@@ -117,9 +155,12 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest) 
 		}
 		j.tmp = tmp.Name()
 		g.Go(func() error {
-			err := s.decodeTo(gctx, &dec, bd, j.it, tmp)
+			h1, err := s.decodeTo(gctx, dec, bd, j.it, tmp, checkHashes)
 			if cerr := tmp.Close(); err == nil && cerr != nil {
 				err = fmt.Errorf("importing: decoding %s: %w", j.it.File, cerr)
+			}
+			if err == nil && checkHashes {
+				err = checked(j, h1)
 			}
 			return err
 		})
@@ -133,10 +174,16 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if todo == 0 {
+		return nil
+	}
 	if err := durable(dir); err != nil {
 		return fmt.Errorf("importing: %w", err)
 	}
 	for _, j := range jobs {
+		if j.have {
+			continue
+		}
 		if err := os.Rename(j.tmp, j.dst); err != nil {
 			return fmt.Errorf("importing: %w", err)
 		}
@@ -146,22 +193,24 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest) 
 }
 
 // decodeTo decodes the blob of encoded item it of bundle bd into f, checking
-// the decoded size and digest, and syncs f where durable does not.
-func (s *Store) decodeTo(ctx context.Context, dec *zipcodec.Decoders, bd string, it bundle.Item, f *os.File) error {
+// the decoded size and digest, and syncs f where durable does not. With
+// hash it returns the decoded zip's h1: hash.
+func (s *Store) decodeTo(ctx context.Context, dec *zipcodec.Checker, bd string, it bundle.Item, f *os.File, hash bool) (string, error) {
 	b, err := s.Blob(ctx, bd, it.Digest)
 	if err != nil {
-		return fmt.Errorf("importing: decoding %s: %w", it.File, err)
+		return "", fmt.Errorf("importing: decoding %s: %w", it.File, err)
 	}
 	defer b.Close()
-	if err := dec.Decode(ctx, f, io.NewSectionReader(b, 0, b.Size()), it.FileSize, it.FileDigest); err != nil {
-		return fmt.Errorf("importing: decoding %s: %w", it.File, err)
+	h1, err := dec.DecodeTo(ctx, f, io.NewSectionReader(b, 0, b.Size()), it.FileSize, it.FileDigest, hash)
+	if err != nil {
+		return "", fmt.Errorf("importing: decoding %s: %w", it.File, err)
 	}
 	if syncEachFile {
 		if err := f.Sync(); err != nil {
-			return fmt.Errorf("importing: decoding %s: %w", it.File, err)
+			return "", fmt.Errorf("importing: decoding %s: %w", it.File, err)
 		}
 	}
-	return nil
+	return h1, nil
 }
 
 // sweep removes what no bundle of infos needs and returns the bytes

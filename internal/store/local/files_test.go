@@ -289,3 +289,90 @@ func TestImportCanceledWhileDecoding(t *testing.T) {
 func equal(a, b []string) bool {
 	return strings.Join(a, " ") == strings.Join(b, " ")
 }
+
+// ImportChecked recomputes the h1: hash of every encoded zip, decoded now
+// or already in the store, and refuses a bundle whose manifest claims
+// another, leaving the store as it was.
+func TestImportCheckedRefusesWrongHash(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := modZip(t, "a", 200_000), modZip(t, "b", 100)
+	st, err := local.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	open := func(p string) *bundle.Reader {
+		t.Helper()
+		r, err := bundle.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	storeFiles := func() []string {
+		t.Helper()
+		var names []string
+		err := filepath.WalkDir(st.Dir(), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() && d.Name() != "lock" {
+				names = append(names, strings.TrimPrefix(p, st.Dir()))
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(names)
+		return names
+	}
+	refused := func(p, what string) {
+		t.Helper()
+		before, list0 := storeFiles(), len(mustList(t, st))
+		err := st.ImportChecked(ctx, open(p), store.BundleInfo{})
+		if err == nil || !strings.Contains(err.Error(), "content hash") || !strings.Contains(err.Error(), what) {
+			t.Fatalf("ImportChecked = %v, want a content hash mismatch naming %s", err, what)
+		}
+		if after := storeFiles(); !equal(after, before) {
+			t.Errorf("refused import changed the store's files:\nbefore %v\nafter  %v", before, after)
+		}
+		if n := len(mustList(t, st)); n != list0 {
+			t.Errorf("refused import: %d bundles listed, want %d", n, list0)
+		}
+	}
+
+	// b's zip, with a manifest that claims a's h1:, decoded now.
+	lie := b
+	lie.H1 = a.H1
+	bad := testbundle.WriteEncoded(t, dir, "bad.ferry", "", nil, map[string]testbundle.Zip{zipPath("a"): a, zipPath("b"): lie})
+	refused(bad, zipPath("b"))
+
+	// The truth is accepted, checked.
+	good := testbundle.WriteEncoded(t, dir, "good.ferry", "", nil, map[string]testbundle.Zip{zipPath("a"): a})
+	if err := st.ImportChecked(ctx, open(good), store.BundleInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, st, a)
+
+	// A zip the store already holds, claimed by another item with another
+	// h1:: checked from the stored file.
+	lie = a
+	lie.H1 = b.H1
+	again := testbundle.WriteEncoded(t, dir, "again.ferry", "", nil, map[string]testbundle.Zip{zipPath("a"): a, zipPath("x"): lie})
+	refused(again, zipPath("x"))
+
+	// Import trusts its caller (a trusted signature vouched for the
+	// hashes): it is ImportChecked that refused.
+	if err := st.Import(ctx, open(again), store.BundleInfo{}); err != nil {
+		t.Errorf("Import of a bundle the caller vouches for: %v", err)
+	}
+}
+
+func mustList(t *testing.T, st store.Store) []store.BundleInfo {
+	t.Helper()
+	l, err := st.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

@@ -267,6 +267,16 @@ func (b blob) FileRange() (path string, offset int64) { return b.path, b.off }
 // must have been verified by the caller; Import checks that the copy has the
 // same identity and that every blob of the copy matches its digest.
 func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleInfo) error {
+	return s.importBundle(ctx, r, info, false)
+}
+
+// ImportChecked is Import, and also checks the h1: hash of every encoded
+// zip of r as it is decoded (store.HashChecker).
+func (s *Store) ImportChecked(ctx context.Context, r *bundle.Reader, info store.BundleInfo) error {
+	return s.importBundle(ctx, r, info, true)
+}
+
+func (s *Store) importBundle(ctx context.Context, r *bundle.Reader, info store.BundleInfo, checkHashes bool) error {
 	dst, err := s.bundlePath(r.Digest())
 	if err != nil {
 		return err
@@ -283,9 +293,10 @@ func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleI
 	}
 	for _, in := range infos {
 		if in.Digest == r.Digest() {
-			// Already there; write the decoded files a ferry that did
-			// not keep them left out.
-			return s.decodeFiles(ctx, in.Digest, r.Manifest())
+			// Already there, with the same manifest, checked when it
+			// was imported; write the decoded files a ferry that did not
+			// keep them left out.
+			return s.decodeFiles(ctx, in.Digest, r.Manifest(), false)
 		}
 	}
 	if b := r.Manifest().Base; b != nil {
@@ -301,7 +312,9 @@ func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleI
 	if err != nil {
 		return err
 	}
-	if err := s.decodeFiles(ctx, r.Digest(), r.Manifest()); err != nil {
+	if err := s.decodeFiles(ctx, r.Digest(), r.Manifest(), checkHashes); err != nil {
+		// Listed nowhere, the copy would only take space.
+		os.Remove(dst)
 		return err
 	}
 	info = store.Describe(r, size, info)
