@@ -94,6 +94,16 @@ func TestEncodedZips(t *testing.T) {
 	defer st.Close()
 	testbundle.Import(t, st, p)
 	withFiles, decoding := serveStore(t, st), serveStore(t, noFiles{st})
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := withFiles.srv.StoreSize(), fi.Size()+int64(len(big.Decoded)+len(small.Decoded)); got != want {
+		t.Errorf("local store: StoreSize = %d, want the bundle file and both decoded zips, %d", got, want)
+	}
+	if got := decoding.srv.StoreSize(); got != fi.Size() {
+		t.Errorf("store without files: StoreSize = %d, want the bundle file, %d", got, fi.Size())
+	}
 	for f, z := range zips {
 		checkZip(t, withFiles, "local store", "/"+f, z.Decoded, z.FileDigest)
 		checkZip(t, decoding, "store without files", "/"+f, z.Decoded, z.FileDigest)

@@ -58,8 +58,8 @@ type index struct {
 	modules    []Module           // sorted by path, toolchain module excluded
 	toolchains []string           // goX.Y.Z, sorted
 	bundles    []store.BundleInfo // oldest import first
-	storeSize  int64
-	oci        *ociIndex // the images, for the OCI distribution API (ociapi.go)
+	storeSize  int64              // bundle files, and the decoded zips of a store.FileStore
+	oci        *ociIndex          // the images, for the OCI distribution API (ociapi.go)
 }
 
 func generated(kind string, data []byte) *target {
@@ -78,6 +78,9 @@ func buildIndex(ctx context.Context, st store.Store, infos []store.BundleInfo, l
 	versions := map[string]map[string]bool{}
 	infoFiles := map[string]map[string]bool{} // escaped module -> versions with .info
 	toolchains := map[string]bool{}
+	// A store that keeps decoded zips (the local store) holds each once.
+	_, keepsFiles := st.(store.FileStore)
+	decoded := map[string]bool{}
 	for _, in := range infos {
 		ix.storeSize += in.Size
 		m, err := st.Manifest(ctx, in.Digest)
@@ -91,6 +94,10 @@ func buildIndex(ctx context.Context, st store.Store, infos []store.BundleInfo, l
 			toolchains[tc] = true
 		}
 		for _, it := range m.Items {
+			if keepsFiles && it.Encoded() && !decoded[it.FileDigest] {
+				decoded[it.FileDigest] = true
+				ix.storeSize += it.FileSize
+			}
 			if err := addItem(ctx, st, ix, in.Digest, it, log); err != nil {
 				return nil, err
 			}

@@ -186,7 +186,8 @@ func (s *Server) Bundles() []store.BundleInfo {
 	return nil
 }
 
-// StoreSize returns the total size of the bundles at the last Refresh.
+// StoreSize returns the bytes the store held at the last Refresh: its
+// bundle files, and the decoded zips it keeps (store.FileStore), each once.
 func (s *Server) StoreSize() int64 {
 	if ix := s.ix.Load(); ix != nil {
 		return ix.storeSize

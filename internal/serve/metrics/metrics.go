@@ -83,7 +83,7 @@ func New() *Metrics {
 	}
 	storeBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ferry_store_bytes",
-		Help: "Total size of the bundles in the store, in bytes.",
+		Help: "Bytes the store holds: its bundle files, and the decoded zips a local store keeps.",
 	}, func() float64 {
 		if f := m.storeSize.Load(); f != nil {
 			return float64((*f)())
