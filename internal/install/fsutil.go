@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/ferry-dev/ferry/internal/durable"
 )
 
 // checkFile reports whether name is a safe slash-separated relative path:
@@ -124,20 +126,7 @@ func swapSymlink(link, target string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("replacing %s: %w", link, err)
 	}
-	return syncDir(filepath.Dir(link))
-}
-
-// syncDir fsyncs a directory so that renames in it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	return nil
+	return durable.Dir(filepath.Dir(link))
 }
 
 // parallel calls fn(ctx, i) for i in [0, n) on up to jobs goroutines and

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/ctxio"
 )
 
 // manifestsDir keeps the ferry manifest of every bundle installed, so that
@@ -188,7 +189,7 @@ func (in *Installed) VerifyBlob(ctx context.Context, digest string) error {
 	in.candidates(digest, func(f *os.File) bool {
 		defer f.Close()
 		h := sha256.New()
-		if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
+		if _, err := io.Copy(h, ctxio.Reader(ctx, f)); err != nil {
 			ferr = err
 			return true
 		}
@@ -220,17 +221,4 @@ func (in *Installed) CopyBlob(ctx context.Context, digest string, dst *os.File) 
 		err = cerr
 	}
 	return n, err
-}
-
-// ctxReader stops reading when its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/ferry-dev/ferry/internal/durable"
 )
 
 // State is PREFIX/.ferry/state.json: the bundles installed into a prefix.
@@ -74,5 +76,5 @@ func writeState(prefix string, st *State) error {
 	if err := writeBytes(p, append(data, '\n')); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(p))
+	return durable.Dir(filepath.Dir(p))
 }

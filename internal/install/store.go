@@ -20,6 +20,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/durable"
 	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
@@ -158,14 +159,14 @@ func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix
 		return res, nil
 	}
 
-	if err := durable(staging); err != nil {
+	if err := durable.Tree(staging); err != nil {
 		return res, err
 	}
 	final := filepath.Join(root, next)
 	if err := os.Rename(staging, final); err != nil {
 		return res, fmt.Errorf("renaming %s to %s: %w", staging, final, err)
 	}
-	if err := syncDir(root); err != nil {
+	if err := durable.Dir(root); err != nil {
 		os.RemoveAll(final)
 		return res, err
 	}
@@ -386,7 +387,7 @@ func writeItem(ctx context.Context, src Source, it bundle.Item, dst, blob string
 
 // writeFile makes dst hold size bytes that fill writes, through a
 // temporary file in dst's directory renamed over dst. Not synced: the
-// generation is made durable as a whole (durable) before it is published.
+// generation is made durable as a whole (durable.Tree) before it is published.
 func writeFile(ctx context.Context, dst, what string, size int64, fill func(*os.File) (int64, error)) (err error) {
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/durable"
 )
 
 // toolchainPlan is the toolchain of a bundle for the host platform.
@@ -107,13 +108,13 @@ func extractToolchain(ctx context.Context, src Source, prefix string, tc *toolch
 		return fmt.Errorf("extracting toolchain %s: %w", tc.Item.File, err)
 	}
 	prog.add(tc.Item.Size - reported)
-	if err = durable(staging); err != nil {
+	if err = durable.Tree(staging); err != nil {
 		return err
 	}
 	if err = os.Rename(staging, final); err != nil {
 		return fmt.Errorf("renaming %s to %s: %w", staging, final, err)
 	}
-	return syncDir(root)
+	return durable.Dir(root)
 }
 
 // extractZip extracts the entries of the zip in sr whose names start with
@@ -256,7 +257,7 @@ func extractFile(f *zip.File, dst string, perm fs.FileMode) (err error) {
 	if err := w.Chmod(perm); err != nil {
 		return fmt.Errorf("extracting %s: %w", f.Name, err)
 	}
-	return nil // made durable with the whole tree (durable) before it is published
+	return nil // made durable with the whole tree (durable.Tree) before it is published
 }
 
 // isExecutable reports whether the GOROOT file rel needs exec bits

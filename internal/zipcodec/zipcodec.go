@@ -40,6 +40,8 @@ import (
 	kflate "github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/mod/sumdb/dirhash"
+
+	"github.com/ferry-dev/ferry/internal/ctxio"
 )
 
 // Name is the value of bundle.Item.Encoding for this encoding.
@@ -229,7 +231,7 @@ func (p *Decoders) Decode(ctx context.Context, w io.Writer, r io.Reader, size in
 
 // copyChecked copies r to w (which feeds sum), then checks size and digest.
 func copyChecked(ctx context.Context, w io.Writer, r io.Reader, sum hash.Hash, size int64, digest string) error {
-	n, err := io.Copy(w, ctxReader{ctx, io.LimitReader(r, size+1)})
+	n, err := io.Copy(w, ctxio.Reader(ctx, io.LimitReader(r, size+1)))
 	if err != nil {
 		return fmt.Errorf("decoding: %w", err)
 	}
@@ -386,19 +388,6 @@ func HashZipFile(path string) (string, error) {
 	}
 	defer z.Close()
 	return HashZip(&z.Reader)
-}
-
-// ctxReader stops reading when its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // ErrTooLarge is returned by Encode for a zip whose Store-method form would

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/durable"
 	"github.com/ferry-dev/ferry/internal/store"
 	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
@@ -177,8 +178,10 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 	if todo == 0 {
 		return nil
 	}
-	if err := durable(dir); err != nil {
-		return fmt.Errorf("importing: %w", err)
+	if !durable.PerFile { // else each file was synced as it was written
+		if err := durable.Tree(dir); err != nil {
+			return fmt.Errorf("importing: %w", err)
+		}
 	}
 	for _, j := range jobs {
 		if j.have {
@@ -189,11 +192,11 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 		}
 		j.tmp = ""
 	}
-	return syncDir(dir)
+	return durable.Dir(dir)
 }
 
 // decodeTo decodes the blob of encoded item it of bundle bd into f, checking
-// the decoded size and digest, and syncs f where durable does not. With
+// the decoded size and digest, and syncs f where durable.PerFile says so. With
 // hash it returns the decoded zip's h1: hash.
 func (s *Store) decodeTo(ctx context.Context, dec *zipcodec.Checker, bd string, it bundle.Item, f *os.File, hash bool) (string, error) {
 	b, err := s.Blob(ctx, bd, it.Digest)
@@ -205,7 +208,7 @@ func (s *Store) decodeTo(ctx context.Context, dec *zipcodec.Checker, bd string, 
 	if err != nil {
 		return "", fmt.Errorf("importing: decoding %s: %w", it.File, err)
 	}
-	if syncEachFile {
+	if durable.PerFile {
 		if err := f.Sync(); err != nil {
 			return "", fmt.Errorf("importing: decoding %s: %w", it.File, err)
 		}
@@ -274,7 +277,7 @@ func sweepDir(dir string, needed map[string]bool, what string) (int64, error) {
 		removed = true
 	}
 	if removed {
-		return freed, syncDir(dir)
+		return freed, durable.Dir(dir)
 	}
 	return freed, nil
 }

@@ -50,6 +50,8 @@ import (
 	"sync"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/ctxio"
+	"github.com/ferry-dev/ferry/internal/durable"
 	"github.com/ferry-dev/ferry/internal/store"
 )
 
@@ -345,7 +347,7 @@ func (s *Store) copyBundle(ctx context.Context, r *bundle.Reader, dst string) (s
 			os.Remove(tmp.Name())
 		}
 	}()
-	if size, err = io.Copy(tmp, ctxReader{ctx, in}); err != nil {
+	if size, err = io.Copy(tmp, ctxio.Reader(ctx, in)); err != nil {
 		return 0, fmt.Errorf("importing %s: copying to %s: %w", r.Path(), tmp.Name(), err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -371,7 +373,7 @@ func (s *Store) copyBundle(ctx context.Context, r *bundle.Reader, dst string) (s
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return 0, fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := durable.Dir(filepath.Dir(dst)); err != nil {
 		return 0, err
 	}
 	return size, nil
@@ -409,18 +411,5 @@ func (s *Store) writeIndex(infos []store.BundleInfo) (err error) {
 	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, "index.json")); err != nil {
 		return fmt.Errorf("writing store index: %w", err)
 	}
-	return syncDir(s.dir)
-}
-
-// ctxReader stops a copy when its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+	return durable.Dir(s.dir)
 }

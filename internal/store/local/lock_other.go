@@ -9,5 +9,3 @@ import "context"
 func lockFile(ctx context.Context, path string, exclusive bool) (unlock func(), err error) {
 	return func() {}, nil
 }
-
-func syncDir(dir string) error { return nil }

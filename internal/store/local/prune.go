@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/ctxio"
+	"github.com/ferry-dev/ferry/internal/durable"
 	"github.com/ferry-dev/ferry/internal/store"
 )
 
@@ -98,7 +100,7 @@ func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneRepo
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return rep, fmt.Errorf("pruning %s: %w", bundleDigest, err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := durable.Dir(filepath.Dir(p)); err != nil {
 		return rep, err
 	}
 	freed, err := s.sweep(rest)
@@ -131,7 +133,7 @@ func (s *Store) keepBlob(ctx context.Context, r *bundle.Reader, digest string) (
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	hash := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, hash), ctxReader{ctx, sr})
+	n, err := io.Copy(io.MultiWriter(tmp, hash), ctxio.Reader(ctx, sr))
 	if err != nil {
 		return 0, fmt.Errorf("keeping blob %s: %w", digest, err)
 	}
@@ -144,5 +146,5 @@ func (s *Store) keepBlob(ctx context.Context, r *bundle.Reader, digest string) (
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return 0, fmt.Errorf("keeping blob %s: %w", digest, err)
 	}
-	return n, syncDir(dir)
+	return n, durable.Dir(dir)
 }

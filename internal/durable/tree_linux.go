@@ -1,6 +1,6 @@
 //go:build linux
 
-package install
+package durable
 
 import (
 	"fmt"
@@ -9,10 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// durable makes everything written under root so far durable before it is
-// published by a rename: one syncfs(2) of root's filesystem instead of an
-// fsync per file (a toolchain alone is 12,000 files).
-func durable(root string) error {
+// PerFile is false: Tree costs one syncfs(2), whatever root holds.
+const PerFile = false
+
+// Tree makes everything written under root so far durable: one syncfs(2)
+// of root's file system instead of an fsync per file.
+func Tree(root string) error {
 	d, err := os.Open(root)
 	if err != nil {
 		return fmt.Errorf("syncing %s: %w", root, err)
