@@ -13,9 +13,11 @@
 # a network namespace with no network (needs root for `unshare -n`).
 # Every build uses a fresh GOCACHE.
 #
-# Usage: [BENCH_DIR=DIR] [BUILD=./cmd/prometheus] [SKIP_BUILD=1] bench/manual-vs-ferry.sh [MODULE@VERSION]
+# Usage: [BENCH_DIR=DIR] [BUILD=./cmd/prometheus] [SKIP_BUILD=1] [ROUNDS=3] bench/manual-vs-ferry.sh [MODULE@VERSION]
 #   default: github.com/prometheus/prometheus@v0.316.0; BUILD is what the
-#   first offline build builds (default ./...)
+#   first offline build builds (default ./...); the installs run ROUNDS
+#   times each, alternating, into fresh directories, and the medians are
+#   compared (the manual extraction alone varies 2x from run to run here)
 # Results: a Markdown table on stdout and in $BENCH_DIR/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,38 +87,64 @@ far() { # far NAME: environment of a fresh offline user
   echo env -i PATH="$d/go/bin:$d/ferry/go/bin:/usr/bin:/bin" HOME="$d/home" GOCACHE="$d/gocache" GOFLAGS=-modcacherw CGO_ENABLED=0
 }
 
-echo "== manual: install offline"
-D="$W/far-manual"
-mkdir -p "$D/gopath/pkg"
-sync
-t0=$(now)
-unshare -n sh -c "tar xzf '$M/gomodcache.tar.gz' -C '$D/gopath/pkg' && unzip -q '$M/go.zip' -d '$D/tc' && mv '$D/tc/golang.org/toolchain@v0.0.1-$GOV.$PLATDASH' '$D/go' && find '$D/go' -name _go.mod | while read f; do mv \"\$f\" \"\${f%_go.mod}go.mod\"; done && chmod +x '$D'/go/bin/* '$D'/go/pkg/tool/*/*"
-manual_install=$(since "$t0")
-t1=$(now)
-[ -n "${SKIP_BUILD:-}" ] || (cd "$SRC" && unshare -n $(far manual) GOPATH="$D/gopath" GOPROXY=off GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local go build ${BUILD:-./...})
-manual_build=$(since "$t1")
-manual_first=$(since "$t0")
+# One offline install of each kind, timed from a synced, quiet page cache.
+# Nothing is deleted until the end: on ext4 without a journal, files created
+# soon after many deletions are slower to create, for both sides alike.
+install_manual() { # install_manual DIR
+  local D=$1
+  mkdir -p "$D/gopath/pkg"
+  sync
+  local t0; t0=$(now)
+  unshare -n sh -c "tar xzf '$M/gomodcache.tar.gz' -C '$D/gopath/pkg' && unzip -q '$M/go.zip' -d '$D/tc' && mv '$D/tc/golang.org/toolchain@v0.0.1-$GOV.$PLATDASH' '$D/go' && find '$D/go' -name _go.mod | while read f; do mv \"\$f\" \"\${f%_go.mod}go.mod\"; done && chmod +x '$D'/go/bin/* '$D'/go/pkg/tool/*/*"
+  since "$t0"
+}
+install_ferry() { # install_ferry NAME BUNDLE [--key FILE]
+  local name=$1 b=$2; shift 2
+  local D="$W/far-$name"
+  mkdir -p "$D"
+  sync
+  local t0; t0=$(now)
+  unshare -n $(far "$name") PATH="$GOBIN_DIR:/usr/bin:/bin" "$W/ferry" install "$b" "$@" --prefix "$D/ferry" --goenv "$D/home/.config/go/env" -q >/dev/null
+  since "$t0"
+}
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-echo "== ferry: signed install offline"
-D="$W/far-signed"
-mkdir -p "$D"
-sync
-t0=$(now)
-unshare -n $(far signed) PATH="$GOBIN_DIR:/usr/bin:/bin" "$W/ferry" install "$W/signed.ferry" --key "$W/bench.pub" --prefix "$D/ferry" --goenv - -q >/dev/null
-signed_install=$(since "$t0")
+# ROUNDS rounds, the order of the three installs turning each round.
+ROUNDS=${ROUNDS:-3}
+manual_all="" signed_all="" ferry_all=""
+for r in $(seq "$ROUNDS"); do
+  for k in $(echo "manual signed ferry manual signed" | cut -d' ' -f$(( (r-1)%3 + 1 ))-$(( (r-1)%3 + 3 ))); do
+    echo "== round $r: $k install offline"
+    case $k in
+    manual) t=$(install_manual "$W/far-manual-$r"); manual_all="$manual_all $t" ;;
+    signed) t=$(install_ferry "signed-$r" "$W/signed.ferry" --key "$W/bench.pub"); signed_all="$signed_all $t" ;;
+    ferry) t=$(install_ferry "ferry-$r" "$W/app.ferry"); ferry_all="$ferry_all $t" ;;
+    esac
+    echo "   $t s"
+  done
+done
+manual_install=$(echo "$manual_all" | median)
+signed_install=$(echo "$signed_all" | median)
+ferry_install=$(echo "$ferry_all" | median)
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.1f'; }
 
-echo "== ferry: install offline"
-D="$W/far-ferry"
-mkdir -p "$D"
-sync
-t0=$(now)
-unshare -n $(far ferry) PATH="$GOBIN_DIR:/usr/bin:/bin" "$W/ferry" install "$W/app.ferry" --prefix "$D/ferry" --goenv "$D/home/.config/go/env" -q >/dev/null
-ferry_install=$(since "$t0")
-t1=$(now)
-[ -n "${SKIP_BUILD:-}" ] || (cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go build ${BUILD:-./...})
-ferry_build=$(since "$t1")
-ferry_first=$(since "$t0")
-gosumdb=$(cd "$SRC" && unshare -n $(far ferry) GOENV="$D/home/.config/go/env" go env GOSUMDB)
+# The first offline build, after round 1's installs.
+D="$W/far-manual-1"
+manual_build=0 ferry_build=0
+if [ -z "${SKIP_BUILD:-}" ]; then
+  echo "== manual: first offline build"
+  t1=$(now)
+  (cd "$SRC" && unshare -n $(far manual-1) GOPATH="$D/gopath" GOPROXY=off GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local go build ${BUILD:-./...})
+  manual_build=$(since "$t1")
+  echo "== ferry: first offline build"
+  t1=$(now)
+  (cd "$SRC" && unshare -n $(far ferry-1) GOENV="$W/far-ferry-1/home/.config/go/env" go build ${BUILD:-./...})
+  ferry_build=$(since "$t1")
+fi
+manual_first=$(echo "$(echo "$manual_all" | awk '{print $1}') + $manual_build" | bc -l | xargs printf '%.1f')
+ferry_first=$(echo "$(echo "$ferry_all" | awk '{print $1}') + $ferry_build" | bc -l | xargs printf '%.1f')
+D="$W/far-ferry-1"
+gosumdb=$(cd "$SRC" && unshare -n $(far ferry-1) GOENV="$D/home/.config/go/env" go env GOSUMDB)
 # Name no database host in the results: say whether it is the connected side's.
 if [ "$gosumdb" = "$USUMDB" ]; then gosumdb="unchanged (as on the connected side)"; else gosumdb="CHANGED to $gosumdb"; fi
 
@@ -128,8 +156,9 @@ if [ "$gosumdb" = "$USUMDB" ]; then gosumdb="unchanged (as on the connected side
   echo "| pack (connected, cold caches) | ${manual_pack} s | ${ferry_pack} s |"
   echo "| size carried | $((manual_size/1048576)) MiB | $((ferry_size/1048576)) MiB |"
   echo "| pack again, signed (download cache warm) | | ${ferry_repack} s |"
-  echo "| install offline | ${manual_install} s (tar xzf + unzip) | ${ferry_install} s (verify incl. every h1: + install) |"
-  echo "| install offline, signed bundle (--key) | | ${signed_install} s (verify + install) |"
+  echo "| install offline, median of $ROUNDS | ${manual_install} s (tar xzf + unzip) | ${ferry_install} s (verify incl. every h1: + install): $(ratio "$manual_install" "$ferry_install")x faster |"
+  echo "| install offline, signed bundle (--key), median of $ROUNDS | | ${signed_install} s (verify + install): $(ratio "$manual_install" "$signed_install")x faster |"
+  echo "| every install (s) | ${manual_all# } | unsigned ${ferry_all# }; signed ${signed_all# } |"
   if [ -z "${SKIP_BUILD:-}" ]; then
     echo "| first offline go build ${BUILD:-./...} (fresh GOCACHE) | ${manual_build} s | ${ferry_build} s |"
     echo "| bare machine to first successful build | ${manual_first} s | ${ferry_first} s |"
