@@ -302,15 +302,6 @@ func TestImportCheckedRefusesWrongHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	open := func(p string) *bundle.Reader {
-		t.Helper()
-		r, err := bundle.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r
-	}
 	storeFiles := func() []string {
 		t.Helper()
 		var names []string
@@ -329,7 +320,7 @@ func TestImportCheckedRefusesWrongHash(t *testing.T) {
 	refused := func(p, what string) {
 		t.Helper()
 		before, list0 := storeFiles(), len(mustList(t, st))
-		err := st.ImportChecked(ctx, open(p), store.BundleInfo{})
+		err := st.ImportChecked(ctx, open(t, p), store.BundleInfo{})
 		if err == nil || !strings.Contains(err.Error(), "content hash") || !strings.Contains(err.Error(), what) {
 			t.Fatalf("ImportChecked = %v, want a content hash mismatch naming %s", err, what)
 		}
@@ -349,7 +340,7 @@ func TestImportCheckedRefusesWrongHash(t *testing.T) {
 
 	// The truth is accepted, checked.
 	good := testbundle.WriteEncoded(t, dir, "good.ferry", "", nil, map[string]testbundle.Zip{zipPath("a"): a})
-	if err := st.ImportChecked(ctx, open(good), store.BundleInfo{}); err != nil {
+	if err := st.ImportChecked(ctx, open(t, good), store.BundleInfo{}); err != nil {
 		t.Fatal(err)
 	}
 	checkFile(t, st, a)
@@ -363,7 +354,7 @@ func TestImportCheckedRefusesWrongHash(t *testing.T) {
 
 	// Import trusts its caller (a trusted signature vouched for the
 	// hashes): it is ImportChecked that refused.
-	if err := st.Import(ctx, open(again), store.BundleInfo{}); err != nil {
+	if err := st.Import(ctx, open(t, again), store.BundleInfo{}); err != nil {
 		t.Errorf("Import of a bundle the caller vouches for: %v", err)
 	}
 }
