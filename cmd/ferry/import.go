@@ -92,7 +92,7 @@ func (a *app) importBundles(ctx context.Context, st store.Store, where string, p
 		}
 		closeAll()
 		if err != nil {
-			return out, fmt.Errorf("importing %s: %w", p, err)
+			return out, err // the store's errors name the bundle
 		}
 		info.Digest, info.Name = r.Digest(), r.Manifest().Name
 		out = append(out, info)

@@ -94,7 +94,7 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 		}
 		h, err := digestHex(it.FileDigest)
 		if err != nil {
-			return fmt.Errorf("importing: item %s: %w", it.File, err)
+			return fmt.Errorf("item %s: %w", it.File, err)
 		}
 		j := &job{it: it, items: []bundle.Item{it}, dst: filepath.Join(dir, h)}
 		if fi, err := os.Stat(j.dst); err == nil && fi.Mode().IsRegular() && fi.Size() == it.FileSize {
@@ -107,7 +107,7 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 	checked := func(j *job, h1 string) error {
 		for _, it := range j.items {
 			if it.Hash != h1 {
-				return fmt.Errorf("importing: %s: content hash %s, manifest says %s", it.File, h1, it.Hash)
+				return fmt.Errorf("%s: content hash %s, manifest says %s", it.File, h1, it.Hash)
 			}
 		}
 		return nil
@@ -122,7 +122,7 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("importing: %w", err)
+		return fmt.Errorf("decoded files: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -142,7 +142,7 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 				g.Go(func() error {
 					h1, err := zipcodec.HashZipFile(j.dst)
 					if err != nil {
-						return fmt.Errorf("importing: %s: %w", j.it.File, err)
+						return fmt.Errorf("%s: %w", j.it.File, err)
 					}
 					return checked(j, h1)
 				})
@@ -152,13 +152,13 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 		tmp, err := os.CreateTemp(dir, ".decode-*.tmp")
 		if err != nil {
 			g.Wait()
-			return fmt.Errorf("importing: decoding %s: %w", j.it.File, err)
+			return fmt.Errorf("decoding %s: %w", j.it.File, err)
 		}
 		j.tmp = tmp.Name()
 		g.Go(func() error {
 			h1, err := s.decodeTo(gctx, dec, bd, j.it, tmp, checkHashes)
 			if cerr := tmp.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("importing: decoding %s: %w", j.it.File, cerr)
+				err = fmt.Errorf("decoding %s: %w", j.it.File, cerr)
 			}
 			if err == nil && checkHashes {
 				err = checked(j, h1)
@@ -180,7 +180,7 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 	}
 	if !durable.PerFile { // else each file was synced as it was written
 		if err := durable.Tree(dir); err != nil {
-			return fmt.Errorf("importing: %w", err)
+			return fmt.Errorf("decoded files: %w", err)
 		}
 	}
 	for _, j := range jobs {
@@ -188,7 +188,7 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 			continue
 		}
 		if err := os.Rename(j.tmp, j.dst); err != nil {
-			return fmt.Errorf("importing: %w", err)
+			return fmt.Errorf("decoded files: %w", err)
 		}
 		j.tmp = ""
 	}
@@ -201,16 +201,16 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 func (s *Store) decodeTo(ctx context.Context, dec *zipcodec.Checker, bd string, it bundle.Item, f *os.File, hash bool) (string, error) {
 	b, err := s.Blob(ctx, bd, it.Digest)
 	if err != nil {
-		return "", fmt.Errorf("importing: decoding %s: %w", it.File, err)
+		return "", fmt.Errorf("decoding %s: %w", it.File, err)
 	}
 	defer b.Close()
 	h1, err := dec.DecodeTo(ctx, f, io.NewSectionReader(b, 0, b.Size()), it.FileSize, it.FileDigest, hash)
 	if err != nil {
-		return "", fmt.Errorf("importing: decoding %s: %w", it.File, err)
+		return "", fmt.Errorf("decoding %s: %w", it.File, err)
 	}
 	if durable.PerFile {
 		if err := f.Sync(); err != nil {
-			return "", fmt.Errorf("importing: decoding %s: %w", it.File, err)
+			return "", fmt.Errorf("decoding %s: %w", it.File, err)
 		}
 	}
 	return h1, nil

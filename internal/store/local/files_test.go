@@ -321,8 +321,8 @@ func TestImportCheckedRefusesWrongHash(t *testing.T) {
 		t.Helper()
 		before, list0 := storeFiles(), len(mustList(t, st))
 		err := st.ImportChecked(ctx, open(t, p), store.BundleInfo{})
-		if err == nil || !strings.Contains(err.Error(), "content hash") || !strings.Contains(err.Error(), what) {
-			t.Fatalf("ImportChecked = %v, want a content hash mismatch naming %s", err, what)
+		if err == nil || !strings.Contains(err.Error(), "content hash") || !strings.Contains(err.Error(), what) || !strings.HasPrefix(err.Error(), "importing "+p+": ") {
+			t.Fatalf("ImportChecked = %v, want \"importing %s: \" and a content hash mismatch naming %s", err, p, what)
 		}
 		if after := storeFiles(); !equal(after, before) {
 			t.Errorf("refused import changed the store's files:\nbefore %v\nafter  %v", before, after)

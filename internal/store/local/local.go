@@ -267,7 +267,8 @@ func (b blob) FileRange() (path string, offset int64) { return b.path, b.off }
 
 // Import copies the bundle file of r into the store and lists it. The bundle
 // must have been verified by the caller; Import checks that the copy has the
-// same identity and that every blob of the copy matches its digest.
+// same identity and that every blob of the copy matches its digest. Its
+// errors begin "importing PATH:".
 func (s *Store) Import(ctx context.Context, r *bundle.Reader, info store.BundleInfo) error {
 	return s.importBundle(ctx, r, info, false)
 }
@@ -281,24 +282,27 @@ func (s *Store) ImportChecked(ctx context.Context, r *bundle.Reader, info store.
 func (s *Store) importBundle(ctx context.Context, r *bundle.Reader, info store.BundleInfo, checkHashes bool) error {
 	dst, err := s.bundlePath(r.Digest())
 	if err != nil {
-		return err
+		return fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
 	unlock, err := lockFile(ctx, filepath.Join(s.dir, "lock"), true)
 	if err != nil {
-		return err
+		return fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
 	defer unlock()
 	s.removeTemps()
 	infos, err := s.readIndex()
 	if err != nil {
-		return err
+		return fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
 	for _, in := range infos {
 		if in.Digest == r.Digest() {
 			// Already there, with the same manifest, checked when it
 			// was imported; write the decoded files a ferry that did not
 			// keep them left out.
-			return s.decodeFiles(ctx, in.Digest, r.Manifest(), false)
+			if err := s.decodeFiles(ctx, in.Digest, r.Manifest(), false); err != nil {
+				return fmt.Errorf("importing %s: %w", r.Path(), err)
+			}
+			return nil
 		}
 	}
 	if b := r.Manifest().Base; b != nil {
@@ -317,10 +321,13 @@ func (s *Store) importBundle(ctx context.Context, r *bundle.Reader, info store.B
 	if err := s.decodeFiles(ctx, r.Digest(), r.Manifest(), checkHashes); err != nil {
 		// Listed nowhere, the copy would only take space.
 		os.Remove(dst)
-		return err
+		return fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
 	info = store.Describe(r, size, info)
-	return s.writeIndex(append(infos, info))
+	if err := s.writeIndex(append(infos, info)); err != nil {
+		return fmt.Errorf("importing %s: %w", r.Path(), err)
+	}
+	return nil
 }
 
 // copyBundle copies the file of r to dst through a checked temporary file.
