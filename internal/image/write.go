@@ -217,8 +217,7 @@ func writeTar(ctx context.Context, dst string, blobs []blob, index, dockerManife
 			os.Remove(f.Name())
 		}
 	}()
-	cw := &countWriter{w: f}
-	tw := tar.NewWriter(cw)
+	tw := tar.NewWriter(f)
 	hdr := func(name string, typ byte, size int64) *tar.Header {
 		mode := int64(0o644)
 		if typ == tar.TypeDir {
@@ -259,6 +258,9 @@ func writeTar(ctx context.Context, dst string, blobs []blob, index, dockerManife
 	if err := tw.Close(); err != nil {
 		return 0, err
 	}
+	if size, err = f.Seek(0, io.SeekCurrent); err != nil {
+		return 0, err
+	}
 	if err := f.Chmod(0o644); err != nil {
 		return 0, err
 	}
@@ -271,18 +273,7 @@ func writeTar(ctx context.Context, dst string, blobs []blob, index, dockerManife
 	if err := os.Rename(f.Name(), dst); err != nil {
 		return 0, err
 	}
-	return cw.n, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	return n, err
+	return size, nil
 }
 
 // writeLayout writes an OCI layout at dir. A missing or empty dir is staged
