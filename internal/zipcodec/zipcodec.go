@@ -22,6 +22,14 @@
 //     blob cannot make a reader allocate more than that per stream; Check
 //     and Decode fail unless the decoded bytes have exactly the size and
 //     sha256 digest the bundle's manifest records.
+//   - Hashing a zip (HashZip, HashZipFile, Check, DecodeTo) reads no entry
+//     before CheckZip's checks pass: no two names equal, also under case
+//     folding; no entry's bytes overlapping another's; declared sizes within
+//     the go command's limits (MaxFileSize in all, MaxGoMod, MaxLICENSE) and,
+//     for a decoded zip, within its own size. archive/zip fails a read past an
+//     entry's declared size, so hashing a zip inflates at most MaxFileSize
+//     bytes, and a decoded one at most the FileSize its manifest gives, each
+//     compressed byte read once.
 package zipcodec
 
 import (
@@ -40,6 +48,7 @@ import (
 	kflate "github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/mod/sumdb/dirhash"
+	modzip "golang.org/x/mod/zip"
 
 	"github.com/ferry-dev/ferry/internal/ctxio"
 )
@@ -48,8 +57,9 @@ import (
 const Name = "zstd"
 
 // MaxFileSize is the largest decoded zip: the go command refuses a module
-// zip larger than 500 MiB from a proxy.
-const MaxFileSize = 500 << 20
+// zip larger than 500 MiB from a proxy, and one whose files add up to more
+// (golang.org/x/mod/zip's MaxZipFile).
+const MaxFileSize = modzip.MaxZipFile
 
 // Window is the zstd window Encode uses, and MaxWindow the largest one a
 // decoder accepts. A window covers most modules whole; beyond it, matches
@@ -349,30 +359,48 @@ func Check(ctx context.Context, r io.Reader, size int64, digest, tmpDir string) 
 	return c.Check(ctx, r, size, digest)
 }
 
+// hashZipAt hashes the decoded zip in ra, of size bytes: a Store-method zip
+// holds its files' bytes, so they may not declare more than size in all.
 func hashZipAt(ra io.ReaderAt, size int64) (string, error) {
 	z, err := zip.NewReader(ra, size)
 	if err != nil {
 		return "", fmt.Errorf("decoded zip: %w", err)
 	}
-	return HashZip(z)
+	return hashZip(z, size, uint64(min(size, MaxFileSize)))
 }
 
-// HashZip returns the h1: hash of the files in z, refusing duplicate names.
+// HashZip returns the h1: hash of the files in module zip z. Before it reads
+// any entry it refuses what CheckZip refuses, with the go command's limits:
+// MaxFileSize bytes uncompressed in all, MaxGoMod and MaxLICENSE.
 func HashZip(z *zip.Reader) (string, error) {
+	return hashZip(z, -1, MaxFileSize)
+}
+
+// hashZip is HashZip for a zip of size bytes (-1: unknown) whose entries
+// declare at most maxUncompressed bytes.
+func hashZip(z *zip.Reader, size int64, maxUncompressed uint64) (string, error) {
+	if err := checkZip(z, size, maxUncompressed); err != nil {
+		return "", err
+	}
+	if err := checkModule(z); err != nil {
+		return "", err
+	}
 	// klauspost's inflater is a drop-in that is markedly faster than
 	// compress/flate; inflating is most of the cost for deflated zips.
 	z.RegisterDecompressor(zip.Deflate, kflate.NewReader)
 	names := make([]string, 0, len(z.File))
 	byName := make(map[string]*zip.File, len(z.File))
 	for _, f := range z.File {
-		if _, dup := byName[f.Name]; dup {
-			return "", fmt.Errorf("zip has duplicate file %q", f.Name)
-		}
 		names = append(names, f.Name)
 		byName[f.Name] = f
 	}
 	h, err := dirhash.Hash1(names, func(name string) (io.ReadCloser, error) {
-		return byName[name].Open()
+		f := byName[name]
+		rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return entryReader{rc, f}, nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("hashing zip: %w", err)
@@ -380,14 +408,40 @@ func HashZip(z *zip.Reader) (string, error) {
 	return h, nil
 }
 
-// HashZipFile returns the h1: hash of the zip file at path.
-func HashZipFile(path string) (string, error) {
-	z, err := zip.OpenReader(path)
-	if err != nil {
-		return "", fmt.Errorf("not a valid zip: %w", err)
+// entryReader names its entry in read errors.
+type entryReader struct {
+	io.ReadCloser
+	f *zip.File
+}
+
+func (r entryReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		if errors.Is(err, zip.ErrFormat) { // what archive/zip says of a read past the declared size
+			err = fmt.Errorf("inflates to more than the %d bytes it declares, or is damaged: %w", r.f.UncompressedSize64, err)
+		}
+		err = fmt.Errorf("%s: %w", r.f.Name, err)
 	}
-	defer z.Close()
-	return HashZip(&z.Reader)
+	return n, err
+}
+
+// HashZipFile returns the h1: hash of the module zip file at path, as
+// HashZip does.
+func HashZipFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	z, err := zip.NewReader(f, fi.Size())
+	if err != nil {
+		return "", fmt.Errorf("%s: not a valid zip: %w", path, err)
+	}
+	return hashZip(z, fi.Size(), MaxFileSize)
 }
 
 // ErrTooLarge is returned by Encode for a zip whose Store-method form would

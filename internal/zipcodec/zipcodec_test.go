@@ -265,20 +265,50 @@ func TestParseLevel(t *testing.T) {
 	}
 }
 
-// FuzzCheck feeds arbitrary blobs to the decoder and zip reader: they must
-// never panic, and never pass unless they decode to the bytes the digest
-// names.
+// FuzzCheck feeds arbitrary blobs to the decoder and the zip checks: they
+// must never panic; a blob passes against a fixed digest only if it decodes
+// to the zip that digest names; and a blob checked against the digest of what
+// it decodes to (so that mutations reach the zip layer) passes only if that
+// zip passes CheckZip within its own size. The seeds are small (a fuzzer
+// spends its time minimizing large ones): an encoded two-file module zip
+// here, and in testdata/fuzz/FuzzCheck zips in raw zstd blocks (bytes a
+// mutation changes as they are), zip bombs among them, and a run-length bomb.
 func FuzzCheck(f *testing.F) {
-	orig := moduleZip(f, sampleFiles())
-	blob, res := encode(f, orig, FastLevel)
+	ctx := context.Background()
+	small := moduleZip(f, map[string]string{"go.mod": "module example.com/m\n", "m.go": "package m\n"})
+	blob, res := encode(f, small, FastLevel)
+	var decoded bytes.Buffer
+	if err := Decode(ctx, &decoded, bytes.NewReader(blob), res.FileSize, res.FileDigest); err != nil {
+		f.Fatal(err)
+	}
 	f.Add(blob, res.FileSize)
 	f.Add(blob[:len(blob)/2], res.FileSize)
+	f.Add(rawFrame(decoded.Bytes()), res.FileSize)
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 20 << 3, 0x01, 0x00, 0x00}, int64(0))
-	var c Checker
+	c := Checker{MemMax: 1 << 20}
 	f.Fuzz(func(t *testing.T, b []byte, size int64) {
-		h, err := c.Check(context.Background(), bytes.NewReader(b), size, res.FileDigest)
+		h, err := c.Check(ctx, bytes.NewReader(b), size, res.FileDigest)
 		if err == nil && h != res.H1 {
 			t.Fatalf("accepted a blob that decodes to h1 %s", h)
+		}
+		d, err := NewReader(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		dec, err := io.ReadAll(io.LimitReader(d, 1<<20))
+		d.Close()
+		if err != nil {
+			return
+		}
+		if _, err := c.Check(ctx, bytes.NewReader(b), int64(len(dec)), digestOf(dec)); err != nil {
+			return
+		}
+		z, err := zip.NewReader(bytes.NewReader(dec), int64(len(dec)))
+		if err != nil {
+			t.Fatalf("Check accepted a zip archive/zip refuses: %v", err)
+		}
+		if err := CheckZip(z, int64(len(dec)), uint64(len(dec))); err != nil {
+			t.Fatalf("Check accepted a zip CheckZip refuses: %v", err)
 		}
 	})
 }
