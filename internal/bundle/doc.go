@@ -52,6 +52,9 @@
 //     byte of a bundle makes either Open or VerifyBlob of the blob holding
 //     it fail. Item data is checked only by VerifyBlob. Open never panics,
 //     whatever the input.
+//   - Open, OpenSplit and Split read bundles, parts and split indexes only
+//     from regular files: a named pipe, device, socket or directory is refused
+//     before it is opened (opening a named pipe blocks until a writer comes).
 //   - Every error from a Reader is one line and starts with the bundle's file
 //     name.
 package bundle

@@ -78,18 +78,9 @@ func Open(path string) (*Reader, error) {
 		r.parts = parts
 		return r, nil
 	}
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path) // a named pipe would block os.Open
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s: not a ferry bundle: not a regular file", path)
 	}
 	r, err := openReaderAt(path, f, fi.Size())
 	if err != nil {
@@ -548,7 +539,7 @@ func (r *Reader) CopyBlob(ctx context.Context, digest string, dst *os.File) (int
 		}
 		return n, nil
 	}
-	f, err := os.Open(r.path)
+	f, _, err := openRegular(r.path)
 	if err != nil {
 		return 0, fmt.Errorf("%s: copying blob %s: %w", r.path, digest, err)
 	}

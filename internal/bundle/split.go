@@ -229,18 +229,11 @@ func Split(ctx context.Context, path string, partSize int64, progress func(done 
 	if partSize <= 0 {
 		return fail("part size %d, want at least 1 byte", partSize)
 	}
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
-		return fail("%v", err)
+		return fail("%v", unwrapPath(err))
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fail("%v", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fail("not a regular file")
-	}
 	size := fi.Size()
 	r, err := openReaderAt(path, f, size)
 	if err != nil {
@@ -574,16 +567,17 @@ func exists(path string) bool {
 
 // readSplitIndexFile reads path if it is a regular file that looks like a
 // split index (JSON, where a bundle starts with a tar header). A file that
-// cannot be opened is not an index (Open reports why).
+// cannot be opened is not an index (Open reports why); something there that
+// is not a regular file is an error, and is not opened.
 func readSplitIndexFile(path string) (data []byte, isIndex bool, err error) {
-	f, err := os.Open(path)
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, false, checkRegular(fi) // never opened: a named pipe would block
+	}
+	f, _, err := openRegular(path)
 	if err != nil {
 		return nil, false, nil
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, false, nil
-	}
 	var head [64]byte
 	n, err := io.ReadFull(f, head[:])
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
@@ -632,6 +626,10 @@ func checkSplitParts(ctx context.Context, indexPath string, idx *SplitIndex) (_ 
 		}
 		start := off
 		off += p.Size
+		if fi, err := os.Stat(filepath.Join(dir, p.Name)); err == nil && !fi.Mode().IsRegular() {
+			problem("part %s is %v", p.Name, checkRegular(fi)) // never opened: a named pipe would block
+			continue
+		}
 		f, err := os.Open(filepath.Join(dir, p.Name))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -647,8 +645,8 @@ func checkSplitParts(ctx context.Context, indexPath string, idx *SplitIndex) (_ 
 			problem("part %s: %v", p.Name, unwrapPath(err))
 			continue
 		}
-		if !fi.Mode().IsRegular() {
-			problem("part %s is not a regular file", p.Name)
+		if err := checkRegular(fi); err != nil {
+			problem("part %s is %v", p.Name, err)
 			continue
 		}
 		got := fi.Size()
