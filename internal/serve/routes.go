@@ -33,7 +33,8 @@ type Routes struct {
 // Handler returns the whole HTTP handler: "/" browse page, /healthz,
 // /readyz (200 after the first successful Refresh), /metrics, the OCI
 // distribution pull API under /v2 (ociapi.go), and the GOPROXY and checksum
-// database paths, wrapped by the middlewares of rt.
+// database paths, wrapped by the middlewares of rt. Every route answers GET
+// and HEAD only: anything else gets 405 with an Allow header.
 func (s *Server) Handler(rt Routes) http.Handler {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
@@ -41,12 +42,15 @@ func (s *Server) Handler(rt Routes) http.Handler {
 			p = "/"
 		}
 		switch p {
-		case "/":
+		case "/", "/healthz", "/readyz", "/metrics":
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				w.Header().Set("Allow", "GET, HEAD")
 				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 				return
 			}
+		}
+		switch p {
+		case "/":
 			if rt.Browse != nil {
 				rt.Browse.ServeHTTP(w, r)
 				return
