@@ -51,7 +51,11 @@
 //     entries, unreferenced blobs and items without a blob. So any changed
 //     byte of a bundle makes either Open or VerifyBlob of the blob holding
 //     it fail. Item data is checked only by VerifyBlob. Open never panics,
-//     whatever the input.
+//     whatever the input. A refused file that is a readable tar of an OCI
+//     image layout none of whose manifests is a ferry bundle's (an
+//     oci-archive of skopeo or go-containerregistry) is said to be "not a
+//     ferry bundle (an OCI archive without a ferry manifest ...)", with what
+//     to do; a damaged or re-tarred ferry bundle keeps the precise error.
 //   - Open, OpenSplit and Split read bundles, parts and split indexes only
 //     from regular files: a named pipe, device, socket or directory is refused
 //     before it is opened (opening a named pipe blocks until a writer comes).

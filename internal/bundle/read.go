@@ -99,8 +99,20 @@ type entry struct {
 
 func (e *entry) dataEnd() int64 { return e.dataStart + e.hdr.Size }
 
-// openReaderAt parses and checks the bundle in ra (size bytes); name is used in errors.
+// openReaderAt parses and checks the bundle in ra (size bytes); name is used
+// in errors. An OCI archive another tool wrote is said to be one.
 func openReaderAt(name string, ra io.ReaderAt, size int64) (*Reader, error) {
+	r, err := parseBundle(name, ra, size)
+	if err != nil {
+		if what, ok := foreignOCIArchive(ra, size); ok {
+			return nil, fmt.Errorf("%s: not a ferry bundle (an OCI archive without a ferry manifest: %s): to carry its images in a bundle, unpack it (mkdir DIR && tar -xf %s -C DIR) and pack with ferry pack --image oci:DIR", name, what, name)
+		}
+	}
+	return r, err
+}
+
+// parseBundle is openReaderAt without the diagnosis of foreign archives.
+func parseBundle(name string, ra io.ReaderAt, size int64) (*Reader, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%s: "+format, append([]any{name}, args...)...)
 	}
