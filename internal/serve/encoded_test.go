@@ -130,6 +130,9 @@ func TestEncodedZips(t *testing.T) {
 	}
 	marked := bytes.Clone(big.Decoded)
 	copy(marked[1000:], "sent from the decoded file")
+	if err := os.Chmod(fp, 0o644); err != nil { // the store makes it read-only
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(fp, marked, 0o644); err != nil {
 		t.Fatal(err)
 	}

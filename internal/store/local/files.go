@@ -121,7 +121,7 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 	if todo == 0 && !checkHashes {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return fmt.Errorf("decoded files: %w", err)
 	}
 	defer func() {
@@ -149,7 +149,7 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 			}
 			continue
 		}
-		tmp, err := os.CreateTemp(dir, ".decode-*.tmp")
+		tmp, err := createTemp(dir, ".decode-")
 		if err != nil {
 			g.Wait()
 			return fmt.Errorf("decoding %s: %w", j.it.File, err)
@@ -183,6 +183,7 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 			return fmt.Errorf("decoded files: %w", err)
 		}
 	}
+	s.step(StepImportDecoded)
 	for _, j := range jobs {
 		if j.have {
 			continue
@@ -191,8 +192,13 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 			return fmt.Errorf("decoded files: %w", err)
 		}
 		j.tmp = ""
+		s.step(StepImportFileRenamed)
 	}
-	return durable.Dir(dir)
+	if err := durable.Dir(dir); err != nil {
+		return err
+	}
+	s.step(StepImportFilesSynced)
+	return nil
 }
 
 // decodeTo decodes the blob of encoded item it of bundle bd into f, checking
@@ -217,12 +223,16 @@ func (s *Store) decodeTo(ctx context.Context, dec *zipcodec.Checker, bd string, 
 }
 
 // sweep removes what no bundle of infos needs and returns the bytes
-// freed: decoded files no encoded item names (its FileDigest), and blobs
-// Prune kept aside that no delta leaves to its base any more. The caller
-// holds the lock and has already written infos as the index.
+// freed: bundle files infos does not list (left by a Prune killed after it
+// unlisted the bundle, or an Import killed before it listed it), decoded
+// files no encoded item names (its FileDigest), and blobs Prune kept aside
+// that no delta leaves to its base any more. The caller holds the lock
+// (so no Import is between renaming a bundle file into place and listing
+// it) and has already written infos as the index.
 func (s *Store) sweep(infos []store.BundleInfo) (int64, error) {
-	files, loose := map[string]bool{}, map[string]bool{}
+	bundles, files, loose := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, in := range infos {
+		bundles[strings.TrimPrefix(in.Digest, "sha256:")+".ferry"] = true
 		r, err := s.reader(in.Digest)
 		if err != nil {
 			return 0, err
@@ -236,17 +246,22 @@ func (s *Store) sweep(infos []store.BundleInfo) (int64, error) {
 			loose[strings.TrimPrefix(b.Digest, "sha256:")] = true
 		}
 	}
-	freed, err := sweepDir(filepath.Join(s.dir, filepath.FromSlash(filesDir)), files, "pruning decoded files")
+	freed, err := sweepDir(filepath.Join(s.dir, "bundles"), ".ferry", bundles, "pruning unlisted bundle files")
 	if err != nil {
 		return freed, err
 	}
-	n, err := sweepDir(filepath.Join(s.dir, filepath.FromSlash(looseDir)), loose, "pruning kept blobs")
+	n, err := sweepDir(filepath.Join(s.dir, filepath.FromSlash(filesDir)), "", files, "pruning decoded files")
+	freed += n
+	if err != nil {
+		return freed, err
+	}
+	n, err = sweepDir(filepath.Join(s.dir, filepath.FromSlash(looseDir)), "", loose, "pruning kept blobs")
 	return freed + n, err
 }
 
-// sweepDir removes the files of dir named by a digest's hex that needed
-// does not hold, and returns the bytes freed.
-func sweepDir(dir string, needed map[string]bool, what string) (int64, error) {
+// sweepDir removes the files of dir named by a digest's hex and suffix
+// that needed does not hold, and returns the bytes freed.
+func sweepDir(dir, suffix string, needed map[string]bool, what string) (int64, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -261,7 +276,8 @@ func sweepDir(dir string, needed map[string]bool, what string) (int64, error) {
 		if needed[name] || !e.Type().IsRegular() {
 			continue
 		}
-		if _, err := digestHex("sha256:" + name); err != nil {
+		h, ok := strings.CutSuffix(name, suffix)
+		if _, err := digestHex("sha256:" + h); !ok || err != nil {
 			continue // not ours (leftover temporaries go in removeTemps)
 		}
 		fi, err := e.Info()

@@ -26,15 +26,37 @@
 //     of it is stored, several importers serialise, and readers see either
 //     the old or the new list.
 //   - A bundle file whose digest is not in index.json is invisible; a rerun of
-//     an interrupted Import replaces it. Temporary files (".*.tmp") are only
-//     written under the exclusive flock, so Import and Prune remove the ones
-//     a killed process left.
-//   - Prune removes, after index.json no longer lists the bundle, every
-//     decoded file that no listed bundle's encoded items name, and every
-//     blob it kept aside that no listed delta leaves to its base; it keeps
-//     the others.
+//     an interrupted Import replaces it, and Prune removes it. Temporary
+//     files (".*.tmp") are only written under the exclusive flock, so Import
+//     and Prune remove the ones a killed process left.
+//   - Prune removes, after index.json no longer lists the bundle, its file,
+//     every other bundle file index.json does not list, every decoded file
+//     that no listed bundle's encoded items name, and every blob it kept
+//     aside that no listed delta leaves to its base; it keeps the others.
+//   - What Import stores and later serves or decodes is read from its own
+//     checked copy only, never again from the file it was given: a file
+//     changed after the caller verified it is refused (identity or blob
+//     digest of the copy), or, once the copy is checked, no longer read.
 //   - Paths inside the store are built from digests checked to be
 //     "sha256:<64 hex>", never from anything else.
+//   - Permissions follow the umask, as in the go command's module cache:
+//     on unix every file is created read-only for all (0444, see filePerm;
+//     the lock file, opened for writing, 0666) and every directory 0777,
+//     and the kernel clears the bits the umask names as it creates them.
+//     Under the usual umask 022 a server run as another user than the
+//     importer reads everything (files 0444, directories 0755); under 077
+//     the store stays private to its owner. Files are never written in
+//     place (temporary file, then rename; unlink), so read-only files do
+//     not hinder Import or Prune. The umask is never read or set
+//     (syscall.Umask would change it for the whole process). Files an
+//     older ferry wrote stay 0600: chmod -R a+rX DIR once.
+//   - Options.Hook is called at each step boundary of Import and Prune
+//     (the Step* constants). A process killed at any of them leaves the
+//     store listing exactly the bundles it listed before or exactly the
+//     ones it lists after, every listed bundle whole and served as before
+//     or after. A rerun finishes; what the killed run left is removed by
+//     the rerun (temporary files) or by the next Prune (a bundle file or
+//     decoded files nothing lists).
 package local
 
 import (
@@ -44,8 +66,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -60,7 +84,8 @@ const maxIndexSize = 64 << 20
 
 // Store is a store in a local directory. It is safe for concurrent use.
 type Store struct {
-	dir string
+	dir  string
+	hook func(step string) // Options.Hook, or nil
 
 	// mu guards readers. Every request of a server reads it (Blob), so
 	// lookups take only the read lock; opening a bundle takes the write lock.
@@ -71,15 +96,94 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// Options configure a Store.
+type Options struct {
+	// Hook, if not nil, is called at each step boundary of Import and
+	// Prune with the step's name (one of the Step* constants), in the
+	// goroutine that runs them, with the store's lock held. It is for
+	// tests that stop or kill a run there; a step repeated for several
+	// files (StepImportFileRenamed) is reported each time.
+	Hook func(step string)
+}
+
+// The step boundaries of Import and Prune, as Options.Hook names them.
+// What is on disk (and durable) when the hook is called:
+const (
+	StepImportLocked       = "import:locked"        // the exclusive lock is held; nothing written
+	StepImportTempsRemoved = "import:temps-removed" // temporary files of killed runs removed
+	StepImportCopied       = "import:copied"        // the bundle copied to a temporary file, synced
+	StepImportChecked      = "import:checked"       // the copy's identity and blobs checked
+	StepImportRenamed      = "import:renamed"       // the copy renamed into bundles/, directory synced (not listed)
+	StepImportDecoded      = "import:decoded"       // decoded files written to temporary files, durable
+	StepImportFileRenamed  = "import:file-renamed"  // one decoded file renamed into place (once per file)
+	StepImportFilesSynced  = "import:files-synced"  // every decoded file in place, directory synced
+	StepImportIndexWritten = "import:index-written" // the new index.json written to a temporary file, synced
+	StepImportListed       = "import:listed"        // index.json replaced, directory synced: the bundle is listed
+
+	StepPruneLocked        = "prune:locked"         // the exclusive lock is held; nothing written
+	StepPruneTempsRemoved  = "prune:temps-removed"  // temporary files of killed runs removed
+	StepPruneBlobKept      = "prune:blob-kept"      // one blob a delta still reads copied aside (once per blob)
+	StepPruneIndexWritten  = "prune:index-written"  // the new index.json written to a temporary file, synced
+	StepPruneUnlisted      = "prune:unlisted"       // index.json replaced: the bundle is no longer listed
+	StepPruneBundleRemoved = "prune:bundle-removed" // its file removed, directory synced
+	StepPruneSwept         = "prune:swept"          // files no listed bundle needs removed
+)
+
+// ImportSteps returns the steps an Import that copies a bundle holding
+// encoded zips passes, in order; PruneSteps those of a Prune that keeps
+// blobs for a delta.
+func ImportSteps() []string {
+	return []string{StepImportLocked, StepImportTempsRemoved, StepImportCopied, StepImportChecked, StepImportRenamed,
+		StepImportDecoded, StepImportFileRenamed, StepImportFilesSynced, StepImportIndexWritten, StepImportListed}
+}
+
+// PruneSteps: see ImportSteps.
+func PruneSteps() []string {
+	return []string{StepPruneLocked, StepPruneTempsRemoved, StepPruneBlobKept, StepPruneIndexWritten,
+		StepPruneUnlisted, StepPruneBundleRemoved, StepPruneSwept}
+}
+
+// step reports a step boundary to the hook.
+func (s *Store) step(name string) {
+	if s.hook != nil {
+		s.hook(name)
+	}
+}
+
 // Open opens (creating it if needed) the store in dir.
 func Open(dir string) (*Store, error) {
+	return OpenWith(dir, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(dir string, opt Options) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("opening store: no directory given")
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "bundles"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "bundles"), dirPerm); err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", dir, err)
 	}
-	return &Store{dir: dir, readers: map[string]*bundle.Reader{}, bases: map[string]string{}}, nil
+	return &Store{dir: dir, hook: opt.Hook, readers: map[string]*bundle.Reader{}, bases: map[string]string{}}, nil
+}
+
+// dirPerm is the mode directories of the store are created with, before
+// the umask (see filePerm).
+const dirPerm = 0o777
+
+// createTemp creates a new file in dir named prefix, a random number and
+// ".tmp", open for reading and writing, with mode filePerm less the umask
+// (os.CreateTemp makes it 0600 whatever the umask). The kernel applies the
+// umask; a file created read-only is still writable through this handle.
+func createTemp(dir, prefix string) (*os.File, error) {
+	for range 10000 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10)+".tmp")
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, filePerm)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, err
+	}
+	return nil, fmt.Errorf("creating a temporary file in %s: too many attempts", dir)
 }
 
 // Dir returns the store's directory.
@@ -289,7 +393,9 @@ func (s *Store) importBundle(ctx context.Context, r *bundle.Reader, info store.B
 		return fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
 	defer unlock()
+	s.step(StepImportLocked)
 	s.removeTemps()
+	s.step(StepImportTempsRemoved)
 	infos, err := s.readIndex()
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", r.Path(), err)
@@ -324,9 +430,10 @@ func (s *Store) importBundle(ctx context.Context, r *bundle.Reader, info store.B
 		return fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
 	info = store.Describe(r, size, info)
-	if err := s.writeIndex(append(infos, info)); err != nil {
+	if err := s.writeIndex(append(infos, info), StepImportIndexWritten); err != nil {
 		return fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
+	s.step(StepImportListed)
 	return nil
 }
 
@@ -344,7 +451,7 @@ func (s *Store) copyBundle(ctx context.Context, r *bundle.Reader, dst string) (s
 		defer f.Close()
 		in = f
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".import-*.tmp")
+	tmp, err := createTemp(filepath.Dir(dst), ".import-")
 	if err != nil {
 		return 0, fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
@@ -363,6 +470,7 @@ func (s *Store) copyBundle(ctx context.Context, r *bundle.Reader, dst string) (s
 	if err := tmp.Close(); err != nil {
 		return 0, fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
+	s.step(StepImportCopied)
 	// Check the copy: same bundle, every blob intact.
 	cr, err := bundle.Open(tmp.Name())
 	if err != nil {
@@ -377,23 +485,26 @@ func (s *Store) copyBundle(ctx context.Context, r *bundle.Reader, dst string) (s
 			return 0, fmt.Errorf("importing %s: checking the copy: %w", r.Path(), err)
 		}
 	}
+	s.step(StepImportChecked)
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return 0, fmt.Errorf("importing %s: %w", r.Path(), err)
 	}
 	if err := durable.Dir(filepath.Dir(dst)); err != nil {
 		return 0, err
 	}
+	s.step(StepImportRenamed)
 	return size, nil
 }
 
-// writeIndex replaces index.json atomically.
-func (s *Store) writeIndex(infos []store.BundleInfo) (err error) {
+// writeIndex replaces index.json atomically; written is the step reported
+// between writing the temporary file and renaming it.
+func (s *Store) writeIndex(infos []store.BundleInfo, written string) (err error) {
 	data, err := json.MarshalIndent(infos, "", "  ")
 	if err != nil {
 		return fmt.Errorf("writing store index: %w", err)
 	}
 	data = append(data, '\n')
-	tmp, err := os.CreateTemp(s.dir, ".index-*.tmp")
+	tmp, err := createTemp(s.dir, ".index-")
 	if err != nil {
 		return fmt.Errorf("writing store index: %w", err)
 	}
@@ -406,15 +517,13 @@ func (s *Store) writeIndex(infos []store.BundleInfo) (err error) {
 	if _, err := tmp.Write(data); err != nil {
 		return fmt.Errorf("writing store index %s: %w", tmp.Name(), err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing store index: %w", err)
-	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("writing store index: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing store index: %w", err)
 	}
+	s.step(written)
 	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, "index.json")); err != nil {
 		return fmt.Errorf("writing store index: %w", err)
 	}

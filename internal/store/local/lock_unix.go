@@ -15,7 +15,7 @@ import (
 // done while another process holds a conflicting one. The lock goes away with
 // the process.
 func lockFile(ctx context.Context, path string, exclusive bool) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666) // less the umask, as every file of the store
 	if err != nil {
 		return nil, fmt.Errorf("opening lock %s: %w", path, err)
 	}

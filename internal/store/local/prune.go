@@ -33,9 +33,12 @@ func (s *Store) looseBlob(digest string) (store.Blob, error) {
 // Prune drops a bundle from the store. Blobs of its file that another
 // stored delta still reads through it (reference counting by blob) are
 // first copied, checked, to DIR/blobs; then the bundle leaves index.json;
-// then its file is removed; then the decoded files that no remaining
-// bundle's encoded items name are removed. A kill at any point leaves every
-// listed bundle readable, and a rerun (or the next Prune) finishes.
+// then its file is removed; then the files no listed bundle needs are
+// removed (sweep: bundle files not listed, decoded files no remaining
+// encoded item names, kept blobs no delta reads). A kill at any point
+// leaves every listed bundle readable, and a rerun (or the next Prune)
+// finishes: a Prune of a bundle that is not listed sweeps too, then
+// returns an error that wraps fs.ErrNotExist.
 func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneReport, error) {
 	var rep store.PruneReport
 	unlock, err := lockFile(ctx, filepath.Join(s.dir, "lock"), true)
@@ -43,7 +46,9 @@ func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneRepo
 		return rep, err
 	}
 	defer unlock()
+	s.step(StepPruneLocked)
 	s.removeTemps()
+	s.step(StepPruneTempsRemoved)
 	infos, err := s.readIndex()
 	if err != nil {
 		return rep, err
@@ -55,6 +60,11 @@ func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneRepo
 		}
 	}
 	if idx < 0 {
+		// Perhaps a rerun of a Prune killed after it unlisted the bundle:
+		// finish its work (remove the files nothing listed needs).
+		if _, err := s.sweep(infos); err != nil {
+			return rep, err
+		}
 		return rep, fmt.Errorf("pruning: bundle %s is not in store %s: %w", bundleDigest, s.dir, fs.ErrNotExist)
 	}
 	rep.Bundle = infos[idx]
@@ -82,10 +92,12 @@ func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneRepo
 		}
 		rep.KeptBlobs++
 		rep.KeptBytes += n
+		s.step(StepPruneBlobKept)
 	}
-	if err := s.writeIndex(rest); err != nil {
+	if err := s.writeIndex(rest, StepPruneIndexWritten); err != nil {
 		return rep, err
 	}
+	s.step(StepPruneUnlisted)
 	p, _ := s.bundlePath(bundleDigest)
 	s.mu.Lock()
 	if r, ok := s.readers[bundleDigest]; ok {
@@ -103,8 +115,12 @@ func (s *Store) Prune(ctx context.Context, bundleDigest string) (store.PruneRepo
 	if err := durable.Dir(filepath.Dir(p)); err != nil {
 		return rep, err
 	}
+	s.step(StepPruneBundleRemoved)
 	freed, err := s.sweep(rest)
 	rep.FreedBytes += freed
+	if err == nil {
+		s.step(StepPruneSwept)
+	}
 	return rep, err
 }
 
@@ -119,14 +135,14 @@ func (s *Store) keepBlob(ctx context.Context, r *bundle.Reader, digest string) (
 	if fi, err := os.Stat(dst); err == nil {
 		return fi.Size(), nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return 0, fmt.Errorf("keeping blob %s: %w", digest, err)
 	}
 	sr, err := r.Open(digest)
 	if err != nil {
 		return 0, err
 	}
-	tmp, err := os.CreateTemp(dir, ".keep-*.tmp")
+	tmp, err := createTemp(dir, ".keep-")
 	if err != nil {
 		return 0, fmt.Errorf("keeping blob %s: %w", digest, err)
 	}
