@@ -137,12 +137,12 @@ delta the bundle it builds on. The current install is marked with '*'.`,
 				fmt.Fprintf(a.stdout, "nothing installed in %s\n", prefix)
 				return nil
 			}
-			cur, _ := os.Readlink(filepath.Join(prefix, "mod"))
+			cur, _ := install.CurrentGeneration(prefix)
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "\tGEN\tNAME\tVERSION\tMANIFEST\tTOOLCHAIN\tSIGNER\tINSTALLED\tBASE")
 			for _, b := range st.Bundles {
 				mark := ""
-				if filepath.Base(cur) == b.Generation {
+				if cur != "" && cur == b.Generation {
 					mark = "*"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, b.Generation, dash(b.Name), dash(b.Version),
@@ -253,8 +253,10 @@ func (a *app) rollbackCmd() *cobra.Command {
 		Short: "Go back to the state right after an earlier install",
 		Long: `Rollback points the prefix back at the module store and toolchain it had
 right after an earlier install (default: the one before the last), in one
-atomic step per link as install does. The bundles installed after it are
-dropped from 'ferry state'; installing one of them again brings it back.
+atomic step as install does: the generation that install made becomes
+current again. Only the previous generation is kept, so rollback goes back
+one install. The bundles installed after it are dropped from 'ferry state';
+installing one of them again brings it back.
 TO is a digest prefix, NAME@VERSION, a version, a name or a generation.`,
 		Example: `  ferry rollback
   ferry rollback app@v1.2.0 --prefix /opt/ferry`,

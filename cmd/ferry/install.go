@@ -55,6 +55,14 @@ installing the same bundle twice changes nothing.`,
 			if err != nil {
 				return err
 			}
+			// The lock first: nothing may change the prefix between the
+			// checks and the install, and a wait for another install
+			// comes before verification, not between it and the copy.
+			p, err := install.Lock(ctx, abs, a.logger())
+			if err != nil {
+				return err
+			}
+			defer p.Close()
 			r, closeAll, rep, err := a.check(ctx, args[0], &t, installedBase(abs), true, filepath.Join(abs, "go"))
 			if err != nil {
 				return err
@@ -77,8 +85,7 @@ installing the same bundle twice changes nothing.`,
 				total += it.Size
 			}
 			prog.phase("install", total)
-			res, err := install.Install(ctx, r, install.Options{
-				Prefix:    abs,
+			res, err := p.Install(ctx, r, install.Options{
 				GoEnvFile: goEnv,
 				Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 				Jobs:      t.jobs,

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -38,56 +37,6 @@ func checkFile(name string) error {
 		}
 	}
 	return nil
-}
-
-// currentTarget returns the name of the directory under PREFIX/<dir> that
-// the symlink PREFIX/<link> points to, "" if the link does not exist. It
-// refuses a PREFIX/<link> that is not such a symlink: ferry does not own it.
-func currentTarget(prefix, link, dir string) (string, error) {
-	p := filepath.Join(prefix, link)
-	fi, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("inspecting %s: %w", p, err)
-	}
-	notOurs := fmt.Errorf("%s exists and is not a symlink into %s: not installed by ferry; move it away first",
-		p, filepath.Join(prefix, filepath.FromSlash(dir)))
-	if fi.Mode()&fs.ModeSymlink == 0 {
-		return "", notOurs
-	}
-	target, err := os.Readlink(p)
-	if err != nil {
-		return "", fmt.Errorf("reading symlink %s: %w", p, err)
-	}
-	if !filepath.IsAbs(target) {
-		target = filepath.Join(prefix, target)
-	}
-	base := filepath.Join(prefix, filepath.FromSlash(dir))
-	if filepath.Dir(filepath.Clean(target)) != base {
-		return "", notOurs
-	}
-	name := filepath.Base(target)
-	if strings.Contains(name, ".tmp-") {
-		return "", notOurs
-	}
-	return name, nil
-}
-
-// intact reports whether PREFIX/mod points to an existing generation and,
-// if the bundle has a toolchain, PREFIX/go to that extracted toolchain.
-func intact(prefix, curGen, curTC string, tc *toolchainPlan) bool {
-	if curGen == "" {
-		return false
-	}
-	if fi, err := os.Stat(filepath.Join(prefix, filepath.FromSlash(genDir), curGen)); err != nil || !fi.IsDir() {
-		return false
-	}
-	if tc == nil {
-		return true
-	}
-	return curTC == tc.Dir && toolchainPresent(prefix, tc)
 }
 
 // cleanLeftovers removes staging files and directories a killed Install

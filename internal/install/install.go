@@ -3,27 +3,37 @@
 //
 // Layout under PREFIX:
 //
-//	PREFIX/go   -> .ferry/toolchains/goX.Y.Z.GOOS-GOARCH  (GOROOT; PREFIX/go/bin/go)
-//	PREFIX/mod  -> .ferry/gen/NNNNNN                      (a GOPROXY directory tree)
-//	PREFIX/.ferry/gen/NNNNNN/             module store generations
-//	PREFIX/.ferry/gen/NNNNNN/.blobs/sha256/<hex>  blobs of encoded zips (a delta's base)
-//	PREFIX/.ferry/toolchains/<name>/      extracted toolchains
-//	PREFIX/.ferry/state.json              installed bundles, oldest first
-//	PREFIX/.ferry/manifests/<hex>.json    their ferry manifests (a delta's base is read through them)
-//	PREFIX/.ferry/lock                    lock held by a running Install
+//	PREFIX/go   -> .ferry/current/go    (GOROOT; PREFIX/go/bin/go)
+//	PREFIX/mod  -> .ferry/current/mod   (a GOPROXY directory tree)
+//	PREFIX/.ferry/current -> gen/NNNNNN       the installed state: one rename switches it
+//	PREFIX/.ferry/gen/NNNNNN/mod/             the module store of that generation
+//	PREFIX/.ferry/gen/NNNNNN/mod/.blobs/sha256/<hex>  blobs of encoded zips (a delta's base)
+//	PREFIX/.ferry/gen/NNNNNN/go -> ../../toolchains/<name>   its toolchain, if any
+//	PREFIX/.ferry/gen/NNNNNN/state.json       the bundles installed, oldest first
+//	PREFIX/.ferry/toolchains/<name>/          extracted toolchains
+//	PREFIX/.ferry/manifests/<hex>.json        ferry manifests (a delta's base is read through them)
+//	PREFIX/.ferry/lock                        lock held by whoever changes the prefix
 //
 // Invariants:
 //   - Install never writes outside PREFIX, except the go env file it is told to
 //     edit. Item file names and toolchain zip entries with "..", absolute
 //     paths, backslashes or empty elements are refused before anything is
 //     written.
-//   - Every change becomes visible by one rename: a new store generation is
-//     built in a "*.tmp-*" staging directory and PREFIX/mod is swapped to it
-//     by renaming a new symlink over the old one; toolchains are extracted
-//     into a staging directory and renamed into place before PREFIX/go is
-//     swapped; state.json and the go env file are replaced by rename. A kill
-//     at any point leaves the previous state usable, and the next Install
-//     removes the leftovers and finishes the job.
+//   - Every byte Install writes is hashed as it is written and must have the
+//     digest the manifest gives it: a bundle file changed after it was
+//     verified fails the install, it never reaches the prefix. The
+//     toolchain zip is copied (and so checked) into the prefix before it is
+//     extracted from that copy.
+//   - One rename is the commit point: a new generation (store tree,
+//     toolchain link and state) is staged in a "*.tmp-*" directory, made
+//     durable, renamed into place, and .ferry/current is switched to it by
+//     renaming a new symlink over the old one. PREFIX/mod and PREFIX/go are
+//     made once and never change. A kill at any point leaves the prefix at
+//     the previous generation or at the new one; the next Lock removes what
+//     the killed run staged.
+//   - Cleanup only removes what was staged and never published, and runs
+//     with the lock held: a failed install leaves the current generation as
+//     it was, and a failed first install leaves the prefix as it found it.
 //   - Store files are shared between generations by hard links, so a file in
 //     a generation is never modified in place: new content is written to a
 //     temporary file and renamed over the link.
@@ -34,11 +44,17 @@
 //     is renamed into place. The checksum database snapshot is
 //     merged: tiles are a union, and "latest" and lookups keep the copy
 //     signed with the larger tree.
-//   - Install does not verify bundles: its caller does that first. Install
-//     never sets GOSUMDB, GONOSUMDB, GOINSECURE, GOPRIVATE or -insecure; it
-//     only sets GOPROXY and warns about settings that weaken verification.
-//   - Installs of one prefix are serialized by a lock on PREFIX/.ferry/lock.
+//   - Install does not verify bundles: its caller does that first, with the
+//     prefix already locked (Lock). Install never sets GOSUMDB, GONOSUMDB,
+//     GOINSECURE, GOPRIVATE or -insecure; it only sets GOPROXY and warns
+//     about settings that weaken verification.
+//   - Changes to one prefix are serialized by a lock on PREFIX/.ferry/lock.
 //     Installing the same bundle twice changes nothing the second time.
+//   - A prefix laid out by an earlier ferry (PREFIX/mod and PREFIX/go
+//     pointing straight into .ferry/gen and .ferry/toolchains, the state in
+//     .ferry/state.json) is moved to this layout by the next install: its
+//     new generation is committed first, then the two links are replaced,
+//     each by rename; a kill between them is repaired by the next Lock.
 package install
 
 import (
@@ -46,7 +62,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -57,7 +72,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ferry-dev/ferry/internal/bundle"
+	"github.com/ferry-dev/ferry/internal/durable"
 	"github.com/ferry-dev/ferry/internal/goenv"
 )
 
@@ -65,11 +83,9 @@ import (
 type Source interface {
 	Manifest() *bundle.Manifest
 	ManifestDigest() string
-	// Open returns the bytes of the item with the given digest.
+	// Open returns the bytes of the item with the given digest. Install
+	// hashes whatever it reads and refuses bytes that do not match.
 	Open(digest string) (*io.SectionReader, error)
-	// CopyBlob copies the item with the given digest to dst and returns the
-	// number of bytes copied.
-	CopyBlob(ctx context.Context, digest string, dst *os.File) (int64, error)
 }
 
 // Options configure Install.
@@ -95,6 +111,10 @@ type Options struct {
 	// possibly from several goroutines one at a time.
 	Progress func(done, total int64)
 	Log      *slog.Logger
+	// Hook, if not nil, is called at each step boundary of Install with
+	// the step's name ("staged", "sealed", "linked", "committed",
+	// "tidied", "goenv"): tests stop or kill the process there.
+	Hook func(step string)
 }
 
 // Report says what Install changed.
@@ -116,28 +136,88 @@ type Report struct {
 	Warnings         []string             `json:"warnings,omitempty"`
 }
 
-const (
-	ferryDir = ".ferry"
-	genDir   = ".ferry/gen"
-	tcDir    = ".ferry/toolchains"
-	modLink  = "mod"
-	goLink   = "go"
-)
+// Install locks opt.Prefix, installs the bundle src into it and unlocks.
+// See the package documentation for what it guarantees. A caller that
+// verifies the bundle first takes the lock before that (Lock) and calls
+// Prefix.Install.
+func Install(ctx context.Context, src Source, opt Options) (*Report, error) {
+	if opt.Prefix == "" {
+		return nil, errors.New("installing bundle: no prefix given")
+	}
+	p, err := Lock(ctx, opt.Prefix, opt.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	return p.Install(ctx, src, opt)
+}
 
-// Install installs the bundle src into opt.Prefix. See the package
-// documentation for what it guarantees.
-func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error) {
+// installed is what a prefix holds before an install or rollback.
+type installed struct {
+	gen    string // current generation, "" if none (legacy: PREFIX/mod's store generation)
+	tree   string // path of its store tree, "" if none
+	tc     string // toolchain directory its go link names, "" if none
+	state  *State
+	legacy bool // laid out by an earlier ferry
+}
+
+// readInstalled reads what the prefix holds now.
+func (p *Prefix) readInstalled() (*installed, error) {
+	if err := p.checkLinks(); err != nil {
+		return nil, err
+	}
+	cur, err := p.current()
+	if err != nil {
+		return nil, err
+	}
+	in := &installed{gen: cur}
+	if cur != "" {
+		in.tree = p.genPath(cur, genMod)
+		if in.tc, err = p.genToolchain(cur); err != nil {
+			return nil, err
+		}
+		in.state, err = readStateFile(p.genPath(cur, genState))
+		return in, err
+	}
+	in.state, err = readStateFile(p.path(legacyState))
+	if err != nil {
+		return nil, err
+	}
+	if in.gen = p.legacyTarget(modLink, genDir); in.gen != "" {
+		in.legacy = true
+		in.tree = p.genPath(in.gen)
+		in.tc = p.legacyTarget(goLink, tcDir)
+	}
+	return in, nil
+}
+
+// has reports whether the bundle with manifest digest is installed and
+// everything it installed is in place: the generation, and tc (its
+// toolchain for this platform, if any) as the current toolchain.
+func (in *installed) has(p *Prefix, digest string, tc *toolchainPlan) bool {
+	if in.legacy || in.gen == "" || in.state.find(digest) < 0 {
+		return false
+	}
+	if fi, err := os.Stat(in.tree); err != nil || !fi.IsDir() {
+		return false
+	}
+	return tc == nil || in.tc == tc.Dir && toolchainPresent(p.dir, tc)
+}
+
+// Install installs the bundle src into the locked prefix p (opt.Prefix is
+// not used). See the package documentation for what it guarantees.
+func (p *Prefix) Install(ctx context.Context, src Source, opt Options) (_ *Report, err error) {
 	log := opt.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opt.Prefix == "" {
-		return nil, errors.New("installing bundle: no prefix given")
+	hook := opt.Hook
+	if hook == nil {
+		hook = func(string) {}
 	}
-	prefix, err := filepath.Abs(opt.Prefix)
-	if err != nil {
-		return nil, fmt.Errorf("installing bundle: prefix %s: %w", opt.Prefix, err)
-	}
+	prefix := p.dir
+
+	// Check the request: item names, the toolchain, the go env file.
 	m := src.Manifest()
 	if m == nil {
 		return nil, errors.New("installing bundle: source has no manifest")
@@ -168,124 +248,86 @@ func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error
 			return nil, fmt.Errorf("installing bundle: %w (use another go env file or none)", err)
 		}
 	}
-
 	rep := &Report{Prefix: prefix, GOPROXY: fileURL(filepath.Join(prefix, modLink))}
 	if tc != nil {
 		rep.Toolchain = tc.Version
 	}
 
-	// A failed first install into a prefix leaves it as it found it.
-	_, statErr := os.Lstat(filepath.Join(prefix, ferryDir))
-	if errors.Is(statErr, fs.ErrNotExist) {
-		_, prefixErr := os.Lstat(prefix)
-		defer func() {
-			if err != nil {
-				os.RemoveAll(filepath.Join(prefix, ferryDir))
-				if errors.Is(prefixErr, fs.ErrNotExist) {
-					os.Remove(prefix) // only if empty
-				}
-			}
-		}()
-	}
-	if err := os.MkdirAll(filepath.Join(prefix, ferryDir), 0o755); err != nil {
-		return nil, fmt.Errorf("prefix %s is not writable: %w", prefix, err)
-	}
-	unlock, err := lockPrefix(ctx, filepath.Join(prefix, ferryDir, "lock"), log)
-	if err != nil {
-		return nil, fmt.Errorf("prefix %s is not writable: %w", prefix, err)
-	}
-	defer unlock()
-	cleanLeftovers(prefix, log)
-
-	// Refuse to take over paths ferry does not own before changing anything.
-	curGen, err := currentTarget(prefix, modLink, genDir)
-	if err != nil {
-		return nil, err
-	}
-	curTC, err := currentTarget(prefix, goLink, tcDir)
-	if err != nil {
-		return nil, err
-	}
-
-	st, err := ReadState(prefix)
+	// What the prefix holds now.
+	cur, err := p.readInstalled()
 	if err != nil {
 		return nil, err
 	}
 	digest := src.ManifestDigest()
-	if st.find(digest) >= 0 && intact(prefix, curGen, curTC, tc) {
-		log.Info("bundle already installed", "prefix", prefix, "manifest", digest, "generation", curGen)
+	if cur.has(p, digest, tc) {
+		log.Info("bundle already installed", "prefix", prefix, "manifest", digest, "generation", cur.gen)
 		rep.AlreadyInstalled = true
-		rep.Generation = curGen
-		if err := pointGoEnv(envFile, rep); err != nil {
-			return rep, err
-		}
-		return rep, nil
+		rep.Generation = cur.gen
+		return rep, pointGoEnv(envFile, rep)
 	}
-
 	if err := checkWritable(prefix); err != nil {
 		return nil, err
 	}
 
+	// Stage the new generation: the toolchain is extracted (and renamed
+	// into .ferry/toolchains, where nothing points to it yet) while the
+	// store tree is built from the current one plus the bundle's items.
+	// Until the commit, a failure removes both.
+	committed := false
+	next, staging, err := p.newGeneration()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !committed {
+			if rerr := os.RemoveAll(staging); rerr != nil {
+				log.Warn("removing staging directory", "path", staging, "err", rerr)
+			}
+		}
+	}()
 	prog := newProgress(opt.Progress)
 	for _, it := range m.Items {
 		prog.addTotal(it.Size)
 	}
-	// The toolchain is extracted while the store generation is staged (the
-	// one mostly creates files, the other decodes); it becomes visible only
-	// when PREFIX/go is swapped, after the store, and the store is published
-	// only once the toolchain is in place, so a bad zip changes nothing
-	// visible. Until PREFIX/go points to a toolchain extracted now, remove it
-	// on failure.
-	extracted := ""
-	defer func() {
-		if err != nil && extracted != "" {
-			os.RemoveAll(extracted)
-		}
-	}()
-	tcDone := make(chan error, 1) // holds the extraction's result once it is known
-	waitToolchain := func() error {
-		err := <-tcDone
-		tcDone <- err
-		return err
-	}
-	cancelTC := func() {}
-	if tc != nil && !toolchainPresent(prefix, tc) {
+	extract := tc != nil && !toolchainPresent(prefix, tc)
+	if extract {
 		prog.addTotal(tc.Item.Size)
-		extracted = filepath.Join(prefix, filepath.FromSlash(tcDir), tc.Dir)
-		var tcCtx context.Context
-		tcCtx, cancelTC = context.WithCancel(ctx)
-		go func() { tcDone <- extractToolchain(tcCtx, src, prefix, tc, jobs, prog, log) }()
 		defer func() {
-			cancelTC()
-			waitToolchain() // never return while it is still writing
+			if !committed {
+				os.RemoveAll(filepath.Join(prefix, filepath.FromSlash(tcDir), tc.Dir))
+			}
 		}()
-	} else {
-		tcDone <- nil
 	}
-
-	gen, err := buildGeneration(ctx, src, m, prefix, curGen, jobs, opt.CheckEncoded, waitToolchain, prog, log)
-	if err != nil {
-		cancelTC()
-		if tcErr := waitToolchain(); tcErr != nil && !errors.Is(tcErr, context.Canceled) && !errors.Is(err, tcErr) {
-			log.Warn("extracting the toolchain", "err", tcErr)
-		}
+	var sr storeResult
+	g, gctx := errgroup.WithContext(ctx)
+	if extract {
+		g.Go(func() error { return extractToolchain(gctx, src, prefix, tc, jobs, prog, log) })
+	}
+	g.Go(func() (err error) {
+		sr, err = stageStore(gctx, src, m, filepath.Join(staging, genMod), cur.tree, jobs, opt.CheckEncoded, prog, log)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	rep.Generation = gen.name
-	rep.Added, rep.Present, rep.AddedBytes = gen.added, gen.present, gen.addedBytes
-	rep.Warnings = append(rep.Warnings, gen.warnings...)
+	rep.Added, rep.Present, rep.AddedBytes = sr.added, sr.present, sr.addedBytes
+	rep.Warnings = append(rep.Warnings, sr.warnings...)
+	hook("staged")
 
-	if tc != nil && curTC != tc.Dir {
-		log.Info("switching toolchain", "from", curTC, "to", tc.Dir)
-		if err := swapSymlink(filepath.Join(prefix, goLink), tcDir+"/"+tc.Dir); err != nil {
-			return nil, err
+	// Seal it: its toolchain link and state, durable, renamed into place.
+	tcName := cur.tc
+	if tc != nil {
+		tcName = tc.Dir
+	}
+	if tcName != "" {
+		if err := os.Symlink("../../toolchains/"+tcName, filepath.Join(staging, genGo)); err != nil {
+			return nil, fmt.Errorf("linking the toolchain of generation %s: %w", next, err)
 		}
 	}
-	extracted = ""
-
 	if err := saveManifest(prefix, src); err != nil {
 		return nil, err
 	}
+	st := &State{Bundles: slices.Clone(cur.state.Bundles)}
 	rec := BundleRecord{
 		ManifestDigest: digest,
 		Name:           m.Name,
@@ -293,12 +335,9 @@ func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error
 		Created:        m.Created,
 		Installed:      time.Now().UTC().Format(time.RFC3339),
 		Signer:         opt.Signer,
-		Generation:     gen.name,
+		Generation:     next,
 		Toolchain:      rep.Toolchain,
-		ToolchainDir:   curTC,
-	}
-	if tc != nil {
-		rec.ToolchainDir = tc.Dir
+		ToolchainDir:   tcName,
 	}
 	if d, ok := src.(interface{ Digest() string }); ok {
 		rec.Digest = d.Digest()
@@ -307,16 +346,98 @@ func Install(ctx context.Context, src Source, opt Options) (_ *Report, err error
 		rec.Base = m.Base.ManifestDigest
 	}
 	st.record(rec)
-	if err := writeState(prefix, st); err != nil {
+	if err := writeState(staging, st); err != nil {
 		return nil, err
 	}
-	log.Info("installed bundle", "prefix", prefix, "manifest", digest, "generation", gen.name,
-		"added", rep.Added, "present", rep.Present, "toolchain", rep.Toolchain)
+	if err := durable.Tree(staging); err != nil {
+		return nil, err
+	}
+	final := p.genPath(next)
+	if err := os.Rename(staging, final); err != nil {
+		return nil, fmt.Errorf("renaming %s to %s: %w", staging, final, err)
+	}
+	staging = final // removed on failure until committed
+	if err := durable.Dir(p.path(genDir)); err != nil {
+		return nil, err
+	}
+	hook("sealed")
+
+	// Commit: PREFIX/mod and PREFIX/go (made once, never changed; a legacy
+	// prefix's are replaced after the commit), then .ferry/current.
+	if !cur.legacy {
+		for _, l := range []string{modLink, goLink} {
+			if _, err := p.ensureLink(l); err != nil {
+				return nil, err
+			}
+		}
+	}
+	hook("linked")
+	if err := swapSymlink(p.path(currentLink), "gen/"+next); err != nil {
+		return nil, err
+	}
+	committed = true
+	rep.Generation = next
+	log.Info("installed bundle", "prefix", prefix, "manifest", digest, "generation", next,
+		"previous", cur.gen, "added", rep.Added, "present", rep.Present, "toolchain", rep.Toolchain)
+	hook("committed")
+
+	// Tidy: finish a legacy prefix's move; keep the previous generation
+	// for rollback and remove older ones.
+	if err := p.repairLinks(); err != nil {
+		return rep, fmt.Errorf("installed into %s, but: %w", prefix, err)
+	}
+	rep.Warnings = append(rep.Warnings, p.removeGenerations(next, cur)...)
+	hook("tidied")
 
 	if err := pointGoEnv(envFile, rep); err != nil {
-		return rep, err
+		return rep, fmt.Errorf("installed into %s (generation %s), but: %w", prefix, next, err)
 	}
+	hook("goenv")
 	return rep, nil
+}
+
+// newGeneration creates the staging directory of the next generation.
+func (p *Prefix) newGeneration() (name, staging string, err error) {
+	root := p.path(genDir)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", "", fmt.Errorf("creating %s: %w", root, err)
+	}
+	last, err := lastGeneration(root)
+	if err != nil {
+		return "", "", err
+	}
+	name = fmt.Sprintf("%06d", last+1)
+	staging, err = os.MkdirTemp(root, name+".tmp-*")
+	if err != nil {
+		return "", "", fmt.Errorf("creating staging directory in %s: %w", root, err)
+	}
+	if err := os.Chmod(staging, 0o755); err != nil {
+		os.RemoveAll(staging)
+		return "", "", fmt.Errorf("creating staging directory: %w", err)
+	}
+	return name, staging, nil
+}
+
+// removeGenerations removes every generation but keep and the one it was
+// made from (for rollback), unless that was a legacy one, which cannot be
+// rolled back to. It returns warnings: the install is done either way.
+func (p *Prefix) removeGenerations(keep string, prev *installed) []string {
+	root := p.path(genDir)
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return []string{fmt.Sprintf("listing old generations: %v", err)}
+	}
+	var warnings []string
+	for _, e := range ents {
+		name := e.Name()
+		if _, ok := genNumber(name); !ok || name == keep || name == prev.gen && !prev.legacy {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(root, name)); err != nil {
+			warnings = append(warnings, fmt.Sprintf("removing old generation: %v", err))
+		}
+	}
+	return warnings
 }
 
 // pointGoEnv sets GOPROXY in the go env file and warns about settings there

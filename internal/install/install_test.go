@@ -86,11 +86,15 @@ func TestInstallFresh(t *testing.T) {
 		t.Errorf("progress ended at %d/%d", lastDone, lastTotal)
 	}
 
-	if target, err := os.Readlink(filepath.Join(prefix, "mod")); err != nil || target != ".ferry/gen/000001" {
-		t.Errorf("PREFIX/mod -> %q, %v", target, err)
-	}
-	if target, err := os.Readlink(filepath.Join(prefix, "go")); err != nil || target != ".ferry/toolchains/go1.26.8.linux-amd64" {
-		t.Errorf("PREFIX/go -> %q, %v", target, err)
+	for link, want := range map[string]string{
+		"mod":                  ".ferry/current/mod",
+		"go":                   ".ferry/current/go",
+		".ferry/current":       "gen/000001",
+		".ferry/gen/000001/go": "../../toolchains/go1.26.8.linux-amd64",
+	} {
+		if target, err := os.Readlink(filepath.Join(prefix, link)); err != nil || target != want {
+			t.Errorf("PREFIX/%s -> %q, %v; want %q", link, target, err, want)
+		}
 	}
 	mod := filepath.Join(prefix, "mod")
 	for _, it := range src.m.Items {
@@ -299,7 +303,7 @@ func TestSecondBundleMerges(t *testing.T) {
 		t.Errorf("lookup Upper tree size %d, want 10", n)
 	}
 	// The first generation is kept for rollback and still unchanged.
-	gen1 := filepath.Join(prefix, ".ferry/gen/000001")
+	gen1 := filepath.Join(prefix, ".ferry/gen/000001/mod")
 	if got := readFile(t, filepath.Join(gen1, "example.com/a/@v/list")); got != "v1.0.0\nv1.1.0\n" {
 		t.Errorf("previous generation changed: list = %q", got)
 	}
@@ -307,8 +311,8 @@ func TestSecondBundleMerges(t *testing.T) {
 		t.Errorf("previous generation's latest changed")
 	}
 	// The toolchain of the first bundle stays.
-	if target, _ := os.Readlink(filepath.Join(prefix, "go")); target != ".ferry/toolchains/go1.26.8.linux-amd64" {
-		t.Errorf("PREFIX/go -> %q", target)
+	if target, _ := os.Readlink(filepath.Join(prefix, ".ferry/current/go")); target != "../../toolchains/go1.26.8.linux-amd64" {
+		t.Errorf("PREFIX/.ferry/current/go -> %q", target)
 	}
 
 	// An older snapshot does not replace newer lookups; a third generation
@@ -390,7 +394,7 @@ func TestFailureLeavesPreviousState(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(prefix, ".ferry/.state.json.tmp-77"), []byte("{"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// A generation renamed into place whose symlink swap never happened.
+	// A generation renamed into place whose commit never happened.
 	if err := os.MkdirAll(filepath.Join(prefix, ".ferry/gen/000002"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -399,11 +403,15 @@ func TestFailureLeavesPreviousState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Generation != "000003" || rep.Toolchain != "go1.27.1" {
+	// The uncommitted generation 000002 was removed and made anew.
+	if rep.Generation != "000002" || rep.Toolchain != "go1.27.1" {
 		t.Errorf("rerun report = %+v", rep)
 	}
+	if _, err := os.Stat(filepath.Join(prefix, ".ferry/gen/000002/state.json")); err != nil {
+		t.Errorf("generation 000002 was not made anew: %v", err)
+	}
 	for _, p := range []string{".ferry/gen/000002.tmp-123", ".ferry/toolchains/go1.27.1.linux-amd64.tmp-9",
-		"mod.tmp-abc", ".ferry/.state.json.tmp-77", ".ferry/gen/000002"} {
+		"mod.tmp-abc", ".ferry/.state.json.tmp-77"} {
 		if _, err := os.Lstat(filepath.Join(prefix, p)); err == nil {
 			t.Errorf("leftover %s not removed", p)
 		}
@@ -541,7 +549,10 @@ func TestWarnsAboutWeakenedVerification(t *testing.T) {
 	}
 }
 
-func TestBundleWithNothingNewKeepsGeneration(t *testing.T) {
+// TestBundleWithNothingNewSharesFiles: a bundle whose files the store has
+// makes a new generation (it holds the new state) whose store files are the
+// previous generation's, linked, not copied.
+func TestBundleWithNothingNewSharesFiles(t *testing.T) {
 	db := newSumDB(t)
 	prefix := t.TempDir()
 	opt := options(t, prefix)
@@ -554,14 +565,17 @@ func TestBundleWithNothingNewKeepsGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.AlreadyInstalled || rep.Generation != "000001" || rep.Added != 0 || rep.Present != 3 {
+	if rep.AlreadyInstalled || rep.Generation != "000002" || rep.Added != 0 || rep.Present != 3 {
 		t.Errorf("report = %+v", rep)
 	}
-	if _, err := os.Stat(filepath.Join(prefix, ".ferry/gen/000002")); err == nil {
-		t.Errorf("a generation was made although nothing changed")
+	const f = "example.com/a/@v/v1.0.0.zip"
+	fi1, err1 := os.Stat(filepath.Join(prefix, ".ferry/gen/000001/mod", f))
+	fi2, err2 := os.Stat(filepath.Join(prefix, ".ferry/gen/000002/mod", f))
+	if err1 != nil || err2 != nil || !os.SameFile(fi1, fi2) {
+		t.Errorf("%s is not shared between generations: %v %v", f, err1, err2)
 	}
 	st, _ := ReadState(prefix)
-	if len(st.Bundles) != 2 || st.Bundles[1].Generation != "000001" {
+	if len(st.Bundles) != 2 || st.Bundles[1].Generation != "000002" || st.Bundles[1].ToolchainDir != "go1.26.8.linux-amd64" {
 		t.Errorf("state = %+v", st)
 	}
 }
@@ -595,7 +609,7 @@ func TestReplacesCorruptStoreFile(t *testing.T) {
 	if got := readFile(t, p); got != good {
 		t.Errorf("store file = %q, want %q", got, good)
 	}
-	if got := readFile(t, filepath.Join(prefix, ".ferry/gen/000001/example.com/a/@v/v1.0.0.mod")); got != bad {
+	if got := readFile(t, filepath.Join(prefix, ".ferry/gen/000001/mod/example.com/a/@v/v1.0.0.mod")); got != bad {
 		t.Errorf("previous generation modified in place")
 	}
 }

@@ -101,8 +101,11 @@ func OpenInstalled(prefix, manifestDigest string) (*Installed, error) {
 	}
 	rec := st.Bundles[i]
 	roots := []string{filepath.Join(prefix, modLink)}
-	if rec.Generation != "" {
-		roots = append(roots, filepath.Join(prefix, filepath.FromSlash(genDir), rec.Generation))
+	if _, ok := genNumber(rec.Generation); ok {
+		gen := filepath.Join(prefix, filepath.FromSlash(genDir), rec.Generation)
+		// The store tree of the generation its install made (directly
+		// in it for a prefix laid out by an earlier ferry).
+		roots = append(roots, filepath.Join(gen, genMod), gen)
 	}
 	in := &Installed{prefix: prefix, files: map[string][]string{}, sizes: map[string]int64{}}
 	for _, it := range m.Items {

@@ -23,92 +23,80 @@ type RollbackReport struct {
 }
 
 // Rollback puts the prefix back to the state right after an earlier
-// install: PREFIX/mod to the store generation that install made, PREFIX/go
-// to the toolchain it left, and the bundles installed after it are dropped
-// from the state (their generations stay on disk until removed by hand).
-// to names the bundle (see FindRecord); "" means the one before the last.
-// Each change is one atomic symlink swap, as in Install, under the prefix
-// lock; the go env file is not touched (GOPROXY still names PREFIX/mod).
+// install: .ferry/current is switched back to the generation that install
+// made (its store, toolchain and state), so the bundles installed after it
+// are no longer listed. to names the bundle (see FindRecord); "" means the
+// one before the last. It locks the prefix; the go env file is not touched
+// (GOPROXY still names PREFIX/mod).
 func Rollback(ctx context.Context, prefix, to string, log *slog.Logger) (*RollbackReport, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	prefix, err := filepath.Abs(prefix)
+	abs, err := filepath.Abs(prefix)
 	if err != nil {
 		return nil, fmt.Errorf("rolling back: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(prefix, ferryDir)); err != nil {
-		return nil, fmt.Errorf("rolling back: %s holds no ferry install", prefix)
+	if _, err := os.Stat(filepath.Join(abs, ferryDir)); err != nil {
+		return nil, fmt.Errorf("rolling back: %s holds no ferry install", abs)
 	}
-	unlock, err := lockPrefix(ctx, filepath.Join(prefix, ferryDir, "lock"), log)
+	p, err := Lock(ctx, abs, log)
 	if err != nil {
-		return nil, fmt.Errorf("rolling back %s: %w", prefix, err)
+		return nil, fmt.Errorf("rolling back %s: %w", abs, err)
 	}
-	defer unlock()
-	cleanLeftovers(prefix, log)
+	defer p.Close()
+	return p.Rollback(ctx, to)
+}
 
-	st, err := ReadState(prefix)
+// Rollback is the package's Rollback on a locked prefix. Switching
+// .ferry/current is its one change, so a kill leaves the prefix where it
+// was or where it was going.
+func (p *Prefix) Rollback(ctx context.Context, to string) (*RollbackReport, error) {
+	cur, err := p.readInstalled()
 	if err != nil {
 		return nil, err
+	}
+	st := cur.state
+	if cur.legacy {
+		return nil, fmt.Errorf("rolling back %s: it was installed by an older ferry, whose generations cannot be rolled back to; install a bundle first", p.dir)
 	}
 	var i int
 	if to == "" {
 		if len(st.Bundles) < 2 {
-			return nil, fmt.Errorf("rolling back %s: %d bundle(s) installed, nothing earlier to go back to", prefix, len(st.Bundles))
+			return nil, fmt.Errorf("rolling back %s: %d bundle(s) installed, nothing earlier to go back to", p.dir, len(st.Bundles))
 		}
 		i = len(st.Bundles) - 2
 	} else if i, err = st.FindRecord(to); err != nil {
-		return nil, fmt.Errorf("rolling back %s: %w", prefix, err)
+		return nil, fmt.Errorf("rolling back %s: %w", p.dir, err)
 	}
 	rec := st.Bundles[i]
-	curGen, err := currentTarget(prefix, modLink, genDir)
+	if rec.Generation == cur.gen {
+		return nil, fmt.Errorf("rolling back %s: %s is the last bundle installed: nothing to roll back", p.dir, rec.Label())
+	}
+	gone := fmt.Errorf("rolling back %s: generation %q of %s is gone (only the previous one is kept)", p.dir, rec.Generation, rec.Label())
+	if _, ok := genNumber(rec.Generation); !ok {
+		return nil, gone
+	}
+	target, err := readStateFile(p.genPath(rec.Generation, genState))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("rolling back %s: %w", p.dir, err)
 	}
-	// TO already last: nothing to do, unless an interrupted rollback wrote
-	// the state but did not swap PREFIX/mod yet; then finish it.
-	if i == len(st.Bundles)-1 && curGen == rec.Generation {
-		return nil, fmt.Errorf("rolling back %s: %s is the last bundle installed: nothing to roll back", prefix, rec.Label())
+	if n := len(target.Bundles); n == 0 || target.Bundles[n-1].ManifestDigest != rec.ManifestDigest {
+		return nil, gone
 	}
-	genPath := filepath.Join(prefix, filepath.FromSlash(genDir), rec.Generation)
-	if fi, err := os.Stat(genPath); err != nil || !fi.IsDir() || rec.Generation == "" {
-		return nil, fmt.Errorf("rolling back %s: store generation %q of %s is gone", prefix, rec.Generation, rec.Label())
-	}
-	// The toolchain PREFIX/go pointed to after that install.
-	tcName := rec.ToolchainDir
-	for j := i; tcName == "" && j >= 0; j-- {
-		tcName = st.Bundles[j].ToolchainDir
+	tcName, err := p.genToolchain(rec.Generation)
+	if err != nil {
+		return nil, fmt.Errorf("rolling back %s: %w", p.dir, err)
 	}
 	if tcName != "" {
-		if fi, err := os.Stat(filepath.Join(prefix, filepath.FromSlash(tcDir), tcName, "bin")); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("rolling back %s: toolchain %s of %s is gone", prefix, tcName, rec.Label())
+		if fi, err := os.Stat(filepath.Join(p.path(tcDir), tcName, "bin")); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("rolling back %s: toolchain %s of %s is gone", p.dir, tcName, rec.Label())
 		}
 	}
-	rep := &RollbackReport{Prefix: prefix, To: rec, From: curGen, Generation: rec.Generation, Dropped: append([]BundleRecord(nil), st.Bundles[i+1:]...)}
+	rep := &RollbackReport{Prefix: p.dir, To: rec, From: cur.gen, Generation: rec.Generation, Dropped: append([]BundleRecord(nil), st.Bundles[i+1:]...)}
 	if tcName != "" {
 		rep.Toolchain = tcName[:len(tcName)-len(filepath.Ext(tcName))]
 	}
-
-	// The new state is written first: a kill before the swaps leaves a
-	// state that names fewer bundles than the store holds, which the next
-	// install or rollback repairs; never one that names what is not there.
-	st.Bundles = st.Bundles[:i+1]
-	if err := writeState(prefix, st); err != nil {
+	if err := swapSymlink(p.path(currentLink), "gen/"+rec.Generation); err != nil {
 		return nil, err
 	}
-	if curGen != rec.Generation {
-		if err := swapSymlink(filepath.Join(prefix, modLink), genDir+"/"+rec.Generation); err != nil {
-			return nil, err
-		}
-	}
-	if tcName != "" {
-		if cur, _ := currentTarget(prefix, goLink, tcDir); cur != tcName {
-			if err := swapSymlink(filepath.Join(prefix, goLink), tcDir+"/"+tcName); err != nil {
-				return nil, err
-			}
-		}
-	}
-	log.Info("rolled back", "prefix", prefix, "to", rec.Label(), "generation", rec.Generation, "dropped", len(rep.Dropped))
+	p.log.Info("rolled back", "prefix", p.dir, "to", rec.Label(), "generation", rec.Generation, "dropped", len(rep.Dropped))
 	return rep, nil
 }
 

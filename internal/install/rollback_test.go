@@ -8,44 +8,58 @@ import (
 	"testing"
 )
 
-// TestRollbackFinishesInterrupted: a rollback killed after it wrote the
-// state but before it swapped PREFIX/mod is finished by running it again.
-func TestRollbackFinishesInterrupted(t *testing.T) {
+// TestRollbackSwitchesGeneration: a rollback makes the generation of an
+// earlier install current again, with its store, toolchain and state; an
+// install after it builds on that generation.
+func TestRollbackSwitchesGeneration(t *testing.T) {
 	ctx := context.Background()
 	prefix := t.TempDir()
-	for i, name := range []string{"one", "two"} {
+	install := func(name, goVersion string) {
+		t.Helper()
 		b := newBuilder(name)
 		b.module(t, "example.com/"+name, "v1.0.0", ".mod", ".info", ".zip")
-		if _, err := Install(ctx, b.source(), Options{Prefix: prefix, GoEnvFile: "-"}); err != nil {
-			t.Fatalf("install %d: %v", i, err)
+		b.toolchain(t, goVersion, "linux/amd64", nil)
+		b.m.Toolchains = []string{goVersion}
+		if _, err := Install(ctx, b.source(), Options{Prefix: prefix, GoEnvFile: "-", Platform: "linux/amd64"}); err != nil {
+			t.Fatalf("install %s: %v", name, err)
 		}
 	}
-	st, err := ReadState(prefix)
-	if err != nil || len(st.Bundles) != 2 {
-		t.Fatalf("state: %+v, %v", st, err)
-	}
-	// The interrupted rollback: state written, link not swapped.
-	first := st.Bundles[0]
-	st.Bundles = st.Bundles[:1]
-	if err := writeState(prefix, st); err != nil {
+	install("one", "go1.26.1")
+	install("two", "go1.26.2")
+	rep, err := Rollback(ctx, prefix, "", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Rollback(ctx, prefix, first.Generation, nil)
-	if err != nil {
-		t.Fatalf("finishing the rollback: %v", err)
+	if rep.Generation != "000001" || rep.From != "000002" || len(rep.Dropped) != 1 || rep.Dropped[0].Name != "two" || rep.Toolchain != "go1.26.1" {
+		t.Errorf("report = %+v", rep)
 	}
-	if rep.Generation != first.Generation {
-		t.Errorf("rolled back to generation %s, want %s", rep.Generation, first.Generation)
-	}
-	target, _ := os.Readlink(filepath.Join(prefix, "mod"))
-	if filepath.Base(target) != first.Generation {
-		t.Errorf("PREFIX/mod -> %s, want generation %s", target, first.Generation)
+	if cur, err := CurrentGeneration(prefix); cur != "000001" || err != nil {
+		t.Errorf("current generation = %q, %v", cur, err)
 	}
 	if _, err := os.Stat(filepath.Join(prefix, "mod", "example.com", "two")); err == nil {
 		t.Error("the rolled-back store still has the second bundle's module")
 	}
-	// Now it is done: nothing left to roll back to that point.
-	if _, err := Rollback(ctx, prefix, first.Generation, nil); err == nil || !strings.Contains(err.Error(), "nothing to roll back") {
+	if v := readFile(t, filepath.Join(prefix, "go", "VERSION")); v != "go1.26.1\n" {
+		t.Errorf("PREFIX/go/VERSION = %q", v)
+	}
+	st, err := ReadState(prefix)
+	if err != nil || len(st.Bundles) != 1 || st.Bundles[0].Name != "one" {
+		t.Errorf("state = %+v, %v", st, err)
+	}
+	if _, err := Rollback(ctx, prefix, "", nil); err == nil || !strings.Contains(err.Error(), "nothing earlier") {
 		t.Errorf("second rollback: %v", err)
+	}
+
+	// The generation rolled back from is gone; installing again builds
+	// on generation 1 and keeps that for rollback.
+	if _, err := os.Stat(filepath.Join(prefix, ".ferry/gen/000002")); err == nil {
+		t.Error("generation 2 (rolled back from) was kept")
+	}
+	install("two", "go1.26.2")
+	if cur, _ := CurrentGeneration(prefix); cur != "000002" {
+		t.Errorf("current generation = %q, want 000002", cur)
+	}
+	if rep, err := Rollback(ctx, prefix, "one", nil); err != nil || rep.Generation != "000001" {
+		t.Errorf("rollback to one: %+v, %v", rep, err)
 	}
 }

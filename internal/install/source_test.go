@@ -3,14 +3,12 @@ package install
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,36 +25,47 @@ type memSource struct {
 	m      *bundle.Manifest
 	digest string
 	blobs  map[string][]byte
-	// failAt, if > 0, makes the failAt-th CopyBlob call fail.
+	// failAt, if > 0, makes reading the failAt-th opened blob fail.
 	failAt int64
 	calls  atomic.Int64
+	// onOpen, if not nil, is called first by every Open.
+	onOpen func()
 }
 
 func (s *memSource) Manifest() *bundle.Manifest { return s.m }
 func (s *memSource) ManifestDigest() string     { return s.digest }
 
+// Open returns the blob; the failAt-th call returns a reader that fails
+// midway, like a real read error.
 func (s *memSource) Open(digest string) (*io.SectionReader, error) {
+	if s.onOpen != nil {
+		s.onOpen()
+	}
 	b, ok := s.blobs[digest]
 	if !ok {
 		return nil, fmt.Errorf("no blob %s", digest)
+	}
+	if n := s.calls.Add(1); s.failAt > 0 && n == s.failAt {
+		return io.NewSectionReader(failingReaderAt{b}, 0, int64(len(b))), nil
 	}
 	return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b))), nil
 }
 
 var errInjected = errors.New("injected failure")
 
-func (s *memSource) CopyBlob(ctx context.Context, digest string, dst *os.File) (int64, error) {
-	if n := s.calls.Add(1); s.failAt > 0 && n == s.failAt {
-		// Write part of the blob first, like a real failure midway.
-		dst.Write([]byte("partial"))
+// failingReaderAt reads the first half of its bytes, then fails.
+type failingReaderAt struct{ b []byte }
+
+func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	half := int64(len(f.b) / 2)
+	if off >= half {
 		return 0, errInjected
 	}
-	b, ok := s.blobs[digest]
-	if !ok {
-		return 0, fmt.Errorf("no blob %s", digest)
+	n := copy(p, f.b[off:half])
+	if off+int64(n) >= half {
+		return n, errInjected
 	}
-	n, err := dst.Write(b)
-	return int64(n), err
+	return n, nil
 }
 
 func sha(b []byte) string {

@@ -7,11 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/ferry-dev/ferry/internal/durable"
 )
 
-// State is PREFIX/.ferry/state.json: the bundles installed into a prefix.
+// State is the bundles installed into a prefix: the state.json of a
+// generation, as of the install or rollback that made it current.
 type State struct {
 	Bundles []BundleRecord `json:"bundles"`
 }
@@ -33,9 +32,35 @@ type BundleRecord struct {
 	ToolchainDir string `json:"toolchainDir,omitempty"`
 }
 
-// ReadState reads PREFIX/.ferry/state.json; a missing file is an empty State.
+// ReadState reads the state of the prefix: the bundles installed, as of the
+// current generation (or the state file of a legacy prefix). A prefix with
+// nothing installed has an empty State. It takes no lock: the state a
+// generation holds never changes, and the current one is switched by rename.
 func ReadState(prefix string) (*State, error) {
-	p := filepath.Join(prefix, ferryDir, "state.json")
+	p := &Prefix{dir: prefix}
+	cur, err := p.current()
+	if err != nil {
+		return nil, err
+	}
+	if cur == "" {
+		return readStateFile(p.path(legacyState))
+	}
+	return readStateFile(p.genPath(cur, genState))
+}
+
+// CurrentGeneration returns the generation the prefix is at ("" if none):
+// for a legacy prefix, the store generation PREFIX/mod points to.
+func CurrentGeneration(prefix string) (string, error) {
+	p := &Prefix{dir: prefix}
+	cur, err := p.current()
+	if err != nil || cur != "" {
+		return cur, err
+	}
+	return p.legacyTarget(modLink, genDir), nil
+}
+
+// readStateFile reads a state file; a missing file is an empty State.
+func readStateFile(p string) (*State, error) {
 	data, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &State{}, nil
@@ -67,14 +92,12 @@ func (st *State) record(b BundleRecord) {
 	st.Bundles = append(st.Bundles, b)
 }
 
-func writeState(prefix string, st *State) error {
+// writeState writes st into a generation directory being staged (made
+// durable with the rest of it).
+func writeState(dir string, st *State) error {
 	data, err := json.MarshalIndent(st, "", "\t")
 	if err != nil {
 		return fmt.Errorf("encoding install state: %w", err)
 	}
-	p := filepath.Join(prefix, ferryDir, "state.json")
-	if err := writeBytes(p, append(data, '\n')); err != nil {
-		return err
-	}
-	return durable.Dir(filepath.Dir(p))
+	return writeBytes(filepath.Join(dir, genState), append(data, '\n'))
 }

@@ -20,62 +20,38 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
-	"github.com/ferry-dev/ferry/internal/durable"
+	"github.com/ferry-dev/ferry/internal/ctxio"
 	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
 const toolchainModule = bundle.ToolchainModule
 
-// genResult is what buildGeneration did.
-type genResult struct {
-	name           string // generation PREFIX/mod now points to
+// storeResult is what stageStore did.
+type storeResult struct {
 	added, present int
 	addedBytes     int64
 	warnings       []string
 }
 
-// buildGeneration builds the next store generation from the current one
-// (curGen, "" if none) plus the items of m, and swaps PREFIX/mod to it. If
-// the items change nothing, it keeps the current generation.
-//
-// Before anything is published it calls ready, which reports whether the
-// rest of the install (the toolchain) succeeded.
-func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix, curGen string,
-	jobs int, checkEncoded bool, ready func() error, prog *progress, log *slog.Logger) (res genResult, err error) {
-	root := filepath.Join(prefix, filepath.FromSlash(genDir))
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return res, fmt.Errorf("creating %s: %w", root, err)
+// stageStore builds the store tree of a new generation in dir (which it
+// creates): the tree base (the current generation's, "" if none) cloned by
+// hard links, plus the items of m, the checksum databases' "supported"
+// files, the image layout index and the regenerated version lists.
+func stageStore(ctx context.Context, src Source, m *bundle.Manifest, dir, base string,
+	jobs int, checkEncoded bool, prog *progress, log *slog.Logger) (res storeResult, err error) {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return res, fmt.Errorf("creating %s: %w", dir, err)
 	}
-	last, err := lastGeneration(root)
-	if err != nil {
-		return res, err
-	}
-	next := fmt.Sprintf("%06d", last+1)
-	staging, err := os.MkdirTemp(root, next+".tmp-*")
-	if err != nil {
-		return res, fmt.Errorf("creating staging directory in %s: %w", root, err)
-	}
-	defer func() {
-		if err != nil {
-			if rerr := os.RemoveAll(staging); rerr != nil {
-				log.Warn("removing staging directory", "path", staging, "err", rerr)
-			}
-		}
-	}()
-	if err := os.Chmod(staging, 0o755); err != nil {
-		return res, fmt.Errorf("creating staging directory: %w", err)
-	}
-	if curGen != "" {
-		log.Debug("linking current generation", "from", curGen, "to", staging)
-		if err := cloneTree(ctx, filepath.Join(root, curGen), staging); err != nil {
+	if base != "" {
+		log.Debug("linking current generation", "from", base, "to", dir)
+		if err := cloneTree(ctx, base, dir); err != nil {
 			return res, err
 		}
 	}
 
 	var (
-		mu      sync.Mutex
-		changed = curGen == ""
-		dec     = &zipcodec.Checker{TempDir: staging}
+		mu  sync.Mutex
+		dec = &zipcodec.Checker{TempDir: dir}
 	)
 	note := func(f func()) { mu.Lock(); f(); mu.Unlock() }
 	err = parallel(ctx, jobs, len(m.Items), func(ctx context.Context, i int) error {
@@ -84,7 +60,7 @@ func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix
 			prog.add(it.Size)
 			return nil // its blob is a KindOCI item too; writeImageIndex names it
 		}
-		act, warn, err := placeItem(ctx, src, it, staging, dec, checkEncoded)
+		act, warn, err := placeItem(ctx, src, it, dir, dec, checkEncoded)
 		if err != nil {
 			return err
 		}
@@ -92,7 +68,6 @@ func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix
 			if act == actWritten {
 				res.added++
 				res.addedBytes += it.Size
-				changed = true
 			} else {
 				res.present++
 			}
@@ -120,74 +95,24 @@ func buildGeneration(ctx context.Context, src Source, m *bundle.Manifest, prefix
 			}
 			continue
 		}
-		if dir := path.Dir(it.File); path.Base(dir) == "@v" {
-			moduleDirs[dir] = true
+		if d := path.Dir(it.File); path.Base(d) == "@v" {
+			moduleDirs[d] = true
 		}
 	}
 	for name := range names {
 		if err := checkFile("sumdb/" + name + "/supported"); err != nil {
 			return res, fmt.Errorf("checksum database name %q: %w", name, err)
 		}
-		w, err := ensureFile(filepath.Join(staging, "sumdb", name, "supported"), nil)
-		if err != nil {
+		if _, err := ensureFile(filepath.Join(dir, "sumdb", name, "supported"), nil); err != nil {
 			return res, err
 		}
-		changed = changed || w
 	}
-	if w, err := writeImageIndex(staging, m); err != nil {
+	if _, err := writeImageIndex(dir, m); err != nil {
 		return res, err
-	} else {
-		changed = changed || w
 	}
-	for dir := range moduleDirs {
-		w, err := writeList(staging, dir)
-		if err != nil {
+	for d := range moduleDirs {
+		if _, err := writeList(dir, d); err != nil {
 			return res, err
-		}
-		changed = changed || w
-	}
-
-	if err := ready(); err != nil {
-		return res, err
-	}
-	if !changed {
-		log.Info("store already has every item; keeping generation", "generation", curGen)
-		if err := os.RemoveAll(staging); err != nil {
-			log.Warn("removing staging directory", "path", staging, "err", err)
-		}
-		res.name = curGen
-		return res, nil
-	}
-
-	if err := durable.Tree(staging); err != nil {
-		return res, err
-	}
-	final := filepath.Join(root, next)
-	if err := os.Rename(staging, final); err != nil {
-		return res, fmt.Errorf("renaming %s to %s: %w", staging, final, err)
-	}
-	if err := durable.Dir(root); err != nil {
-		os.RemoveAll(final)
-		return res, err
-	}
-	if err := swapSymlink(filepath.Join(prefix, modLink), genDir+"/"+next); err != nil {
-		os.RemoveAll(final)
-		return res, err
-	}
-	res.name = next
-	log.Info("new store generation", "generation", next, "previous", curGen)
-
-	// Keep the previous generation for rollback; remove older ones.
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		res.warnings = append(res.warnings, fmt.Sprintf("listing old generations: %v", err))
-		return res, nil
-	}
-	for _, e := range ents {
-		if _, ok := genNumber(e.Name()); ok && e.Name() != next && e.Name() != curGen {
-			if err := os.RemoveAll(filepath.Join(root, e.Name())); err != nil {
-				res.warnings = append(res.warnings, fmt.Sprintf("removing old generation: %v", err))
-			}
 		}
 	}
 	return res, nil
@@ -351,7 +276,7 @@ func keepBlob(ctx context.Context, src Source, it bundle.Item, staging string) (
 		}
 	}
 	if err := writeFile(ctx, p, it.File, it.Size, func(f *os.File) (int64, error) {
-		return src.CopyBlob(ctx, it.Digest, f)
+		return copyBlob(ctx, src, it.Digest, it.Size, f)
 	}); err != nil {
 		return "", err
 	}
@@ -365,7 +290,7 @@ func keepBlob(ctx context.Context, src Source, it bundle.Item, staging string) (
 func writeItem(ctx context.Context, src Source, it bundle.Item, dst, blob string, dec *zipcodec.Checker, checkEncoded bool) error {
 	if !it.Encoded() {
 		return writeFile(ctx, dst, it.File, it.Size, func(f *os.File) (int64, error) {
-			return src.CopyBlob(ctx, it.Digest, f)
+			return copyBlob(ctx, src, it.Digest, it.Size, f)
 		})
 	}
 	return writeFile(ctx, dst, it.File, it.FileSize, func(f *os.File) (int64, error) {
@@ -466,6 +391,42 @@ func ensureFile(dst string, data []byte) (bool, error) {
 		return false, fmt.Errorf("reading %s: %w", dst, err)
 	}
 	return true, writeBytes(dst, data)
+}
+
+// copyBlob copies the blob with the given digest and size from src to w,
+// hashing what it writes: bytes that are not the blob's (a bundle file
+// changed since it was verified) are an error, and the caller discards
+// what was written.
+func copyBlob(ctx context.Context, src Source, digest string, size int64, w io.Writer) (int64, error) {
+	sr, err := src.Open(digest)
+	if err != nil {
+		return 0, err
+	}
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), ctxio.Reader(ctx, io.LimitReader(sr, size+1)), buf)
+	if err != nil {
+		return n, err
+	}
+	if n != size {
+		return n, fmt.Errorf("blob %s has %d bytes, manifest says %d (bundle changed after it was verified?)", digest, n, size)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
+		return n, fmt.Errorf("blob has digest %s, manifest says %s (bundle changed after it was verified?)", got, digest)
+	}
+	return n, nil
+}
+
+// readBlob reads a small blob (at most max bytes) from src and checks its digest.
+func readBlob(ctx context.Context, src Source, digest string, size, max int64) ([]byte, error) {
+	if size > max {
+		return nil, fmt.Errorf("blob %s: %d bytes, more than %d", digest, size, max)
+	}
+	var b bytes.Buffer
+	if _, err := copyBlob(ctx, src, digest, size, &b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 func fileDigest(p string) (string, error) {

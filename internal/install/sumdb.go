@@ -47,14 +47,7 @@ func placeSigned(ctx context.Context, src Source, it bundle.Item, dst string, lo
 	if err != nil {
 		return 0, "", fmt.Errorf("reading %s: %w", dst, err)
 	}
-	sr, err := src.Open(it.Digest)
-	if err != nil {
-		return 0, "", fmt.Errorf("reading item %s: %w", it.File, err)
-	}
-	if sr.Size() > maxSigned {
-		return 0, "", fmt.Errorf("item %s: %d bytes is too large for a checksum database response", it.File, sr.Size())
-	}
-	data, err := io.ReadAll(sr)
+	data, err := readBlob(ctx, src, it.Digest, it.Size, maxSigned)
 	if err != nil {
 		return 0, "", fmt.Errorf("reading item %s: %w", it.File, err)
 	}

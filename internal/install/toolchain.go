@@ -97,10 +97,17 @@ func extractToolchain(ctx context.Context, src Source, prefix string, tc *toolch
 	if err = os.Chmod(staging, 0o755); err != nil {
 		return fmt.Errorf("creating staging directory: %w", err)
 	}
-	sr, err := src.Open(tc.Item.Digest)
+	// Extract from a checked copy in the prefix, never from the bundle
+	// file, which may change after it was verified.
+	zf, err := copyToolchainZip(ctx, src, root, tc)
 	if err != nil {
-		return fmt.Errorf("opening toolchain %s: %w", tc.Item.File, err)
+		return err
 	}
+	defer func() {
+		zf.Close()
+		os.Remove(zf.Name())
+	}()
+	sr := io.NewSectionReader(zf, 0, tc.Item.Size)
 	log.Info("extracting toolchain", "toolchain", tc.Dir, "to", final)
 	zipPrefix := toolchainModule + "@v0.0.1-" + tc.Dir + "/"
 	reported, err := extractZip(ctx, sr, staging, zipPrefix, jobs, prog)
@@ -115,6 +122,21 @@ func extractToolchain(ctx context.Context, src Source, prefix string, tc *toolch
 		return fmt.Errorf("renaming %s to %s: %w", staging, final, err)
 	}
 	return durable.Dir(root)
+}
+
+// copyToolchainZip copies the toolchain zip into a temporary file in dir,
+// checking its digest as it is written, and returns the file, open.
+func copyToolchainZip(ctx context.Context, src Source, dir string, tc *toolchainPlan) (_ *os.File, err error) {
+	f, err := os.CreateTemp(dir, tc.Dir+".zip.tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("copying toolchain %s: %w", tc.Item.File, err)
+	}
+	if _, err := copyBlob(ctx, src, tc.Item.Digest, tc.Item.Size, f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("copying toolchain %s: %w", tc.Item.File, err)
+	}
+	return f, nil
 }
 
 // extractZip extracts the entries of the zip in sr whose names start with
