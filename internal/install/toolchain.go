@@ -15,8 +15,11 @@ import (
 	"strings"
 	"sync/atomic"
 
+	modzip "golang.org/x/mod/zip"
+
 	"github.com/ferry-dev/ferry/internal/bundle"
 	"github.com/ferry-dev/ferry/internal/durable"
+	"github.com/ferry-dev/ferry/internal/zipcodec"
 )
 
 // toolchainPlan is the toolchain of a bundle for the host platform.
@@ -141,13 +144,20 @@ func copyToolchainZip(ctx context.Context, src Source, dir string, tc *toolchain
 
 // extractZip extracts the entries of the zip in sr whose names start with
 // zipPrefix into dir, without the prefix. It refuses entries outside the
-// prefix, unsafe names, symlinks and duplicates. It renames nested _go.mod
+// prefix, unsafe names, symlinks, duplicate and overlapping entries, and
+// more than the go command's 500 MiB uncompressed (zipcodec.CheckZip)
+// before it inflates anything. It renames nested _go.mod
 // files to go.mod (src/go.mod last) and makes bin/*, pkg/tool/*/* and
 // lib/**/go_*_*_exec executable; other files are 0644, directories 0755.
 // It returns the compressed bytes it reported to prog.
 func extractZip(ctx context.Context, sr *io.SectionReader, dir, zipPrefix string, jobs int, prog *progress) (int64, error) {
 	zr, err := zip.NewReader(sr, sr.Size())
 	if err != nil {
+		return 0, err
+	}
+	// The go command's own bound on a toolchain (a module zip), and no
+	// overlapping or duplicate entries, before any entry is inflated.
+	if err := zipcodec.CheckZip(zr, sr.Size(), modzip.MaxZipFile); err != nil {
 		return 0, err
 	}
 	zr.RegisterDecompressor(zip.Deflate, kflate.NewReader) // faster than compress/flate
