@@ -22,11 +22,16 @@ import (
 // their content (and so their digest), as a .mod and the go.mod in a zip can.
 func testItems(t testing.TB) (*Manifest, MemSource) {
 	src := MemSource{}
-	m := &Manifest{SchemaVersion: SchemaVersion, Name: "test", Version: "v1", Toolchains: []string{"go1.26.8"}}
+	m := &Manifest{SchemaVersion: SchemaVersion, Name: "test", Version: "v1", Toolchains: []string{"go1.26.8"},
+		SumDB: &SumDB{Name: "sum.example"}}
 	add := func(file string, kind Kind, data []byte) {
 		d := Digest(data)
 		src[d] = data
-		m.Items = append(m.Items, Item{File: file, Kind: kind, Module: "example.com/m", Version: "v1.0.0", Size: int64(len(data)), Digest: d})
+		it := Item{File: file, Kind: kind, Size: int64(len(data)), Digest: d}
+		if mod, _, ok := strings.Cut(file, "/@v/"); ok {
+			it.Module, it.Version = mod, "v1.0.0"
+		}
+		m.Items = append(m.Items, it)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	big := make([]byte, 20_000)
@@ -363,7 +368,7 @@ func TestFileSourceAndDigest(t *testing.T) {
 	if err != nil || n != 5 || d != Digest([]byte("hello")) {
 		t.Fatalf("FileDigest = %s, %d, %v", d, n, err)
 	}
-	m := &Manifest{SchemaVersion: SchemaVersion, Items: []Item{{File: "a/@v/v1.0.0.mod", Kind: KindMod, Size: n, Digest: d}}}
+	m := &Manifest{SchemaVersion: SchemaVersion, Items: []Item{{File: "example.com/a/@v/v1.0.0.mod", Kind: KindMod, Module: "example.com/a", Version: "v1.0.0", Size: n, Digest: d}}}
 	if _, err := Write(context.Background(), filepath.Join(dir, "b.ferry"), m, FileSource{d: p}, WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -61,4 +61,13 @@
 //     before it is opened (opening a named pipe blocks until a writer comes).
 //   - Every error from a Reader is one line and starts with the bundle's file
 //     name.
+//   - A manifest is validated by one function, Manifest.Check, which Write
+//     runs before writing and DecodeManifest (so Open, and every store that
+//     reads a manifest) after parsing, before anything uses an item. An
+//     item's kind is the one its file implies (KindOf): what verify checks
+//     an item for is what install and serve place at its file. Module files
+//     are exactly at the escaped path of their Module and Version, toolchain
+//     zips are for the Platform their version names, and every file is a
+//     clean relative path outside ferry's own metadata (no element starting
+//     with "."). Toolchain names are Go release names.
 package bundle

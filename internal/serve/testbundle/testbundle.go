@@ -149,6 +149,9 @@ func writeZips(t testing.TB, dir, name string, files map[string][]byte, zips map
 				tc := strings.TrimPrefix(v, "v0.0.1-")
 				if i := strings.LastIndex(tc, "."); i > 0 {
 					m.Toolchains = appendNew(m.Toolchains, tc[:i])
+					if it.Kind == bundle.KindZip {
+						it.Platform = strings.Replace(tc[i+1:], "-", "/", 1)
+					}
 				}
 			}
 		}

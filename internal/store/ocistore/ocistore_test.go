@@ -57,7 +57,8 @@ func testBundle(t *testing.T, name string, seed uint64, n int) (*bundle.Reader, 
 	add := func(file string, kind bundle.Kind, data []byte) {
 		d := bundle.Digest(data)
 		src[d] = data
-		m.Items = append(m.Items, bundle.Item{File: file, Kind: kind, Module: "example.com/" + name, Version: "v1.0.0", Size: int64(len(data)), Digest: d})
+		mod, _, _ := strings.Cut(file, "/@v/")
+		m.Items = append(m.Items, bundle.Item{File: file, Kind: kind, Module: mod, Version: "v1.0.0", Size: int64(len(data)), Digest: d})
 	}
 	for i := range n {
 		data := make([]byte, 1000+rng.IntN(40_000))
