@@ -1,12 +1,17 @@
 // Package verify checks a ferry bundle completely and offline.
 //
-// Invariants: Bundle reads every byte of every blob; it never stops at the
-// first problem but reports each one it finds, one line each naming the file
-// and what is wrong; it needs no network. A bundle passes only if every blob
-// matches its digest and size, every zip and go.mod matches its h1: hash,
-// every such hash is proved by the checksum snapshot (record inclusion
-// against the stored signed tree head, checked with a verifier key the
-// caller trusts), and, when keys are given, the manifest signature holds.
+// Invariants: Bundle refuses a manifest that bundle.Manifest.Check refuses
+// before reading anything (Open already did; a Source that did not gets no
+// further), and chooses the checks of an item by the kind its file implies
+// (bundle.KindOf), so every file install or serve places as a module zip or
+// go.mod is checked as one. Bundle reads every byte of every blob; it never
+// stops at the first problem but reports each one it finds, one line each
+// naming the file and what is wrong; it needs no network. A bundle passes
+// only if every blob matches its digest and size, every zip and go.mod
+// matches its h1: hash, every such hash is proved by the checksum snapshot
+// (record inclusion against the stored signed tree head, checked with a
+// verifier key the caller trusts), and, when keys are given, the manifest
+// signature holds.
 // The h1: hashes are recomputed from the zips unless a signature by a key
 // the caller trusts vouches for the manifest that lists them (Deep forces
 // the recomputation anyway); an encoded zip is decoded for that, and must
@@ -112,6 +117,10 @@ func Bundle(ctx context.Context, r bundle.Source, opt Options) (*Report, error) 
 		opt.Jobs = runtime.GOMAXPROCS(0)
 	}
 	m := r.Manifest()
+	// Open checked the manifest; a Source that did not must not get further.
+	if err := m.Check(); err != nil {
+		return nil, fmt.Errorf("%s: checking manifest: %w", r.Path(), err)
+	}
 	rep := &Report{Bundle: r.Path(), Digest: r.Digest(), Items: len(m.Items)}
 	var mu sync.Mutex
 	add := func(file, format string, args ...any) {
@@ -207,7 +216,7 @@ func checkHashes(ctx context.Context, r bundle.Source, badBlob map[string]bool, 
 	g.SetLimit(opt.Jobs)
 	dec := &zipcodec.Checker{TempDir: opt.TempDir}
 	for _, it := range r.Manifest().Items {
-		if it.Kind != bundle.KindZip && it.Kind != bundle.KindMod || badBlob[it.Digest] || it.Encoded() && opt.LeaveEncoded {
+		if !hashed(it) || badBlob[it.Digest] || it.Encoded() && opt.LeaveEncoded {
 			continue
 		}
 		g.Go(func() error {
@@ -224,6 +233,20 @@ func checkHashes(ctx context.Context, r bundle.Source, badBlob map[string]bool, 
 		})
 	}
 	return g.Wait()
+}
+
+// fileKind is the kind of it derived from its file, whatever its Kind says
+// (Manifest.Check makes them agree).
+func fileKind(it bundle.Item) bundle.Kind {
+	k, _ := bundle.KindOf(it.File)
+	return k
+}
+
+// hashed reports whether it is a zip or a go.mod file, which have h1: hashes
+// the checksum database proves.
+func hashed(it bundle.Item) bool {
+	k := fileKind(it)
+	return k == bundle.KindZip || k == bundle.KindMod
 }
 
 func blobName(digest string, items map[string][]bundle.Item) string {
@@ -244,7 +267,7 @@ func itemHash(ctx context.Context, r bundle.Source, it bundle.Item, dec *zipcode
 	if it.Encoded() {
 		return dec.Check(ctx, sr, it.FileSize, it.FileDigest)
 	}
-	if it.Kind == bundle.KindMod {
+	if fileKind(it) == bundle.KindMod {
 		data, err := io.ReadAll(sr)
 		if err != nil {
 			return "", err
@@ -267,7 +290,7 @@ func checkSumDB(ctx context.Context, r bundle.Source, opt Options) (int, []Probl
 	var wants []sumdbsnap.Want
 	byMod := map[module.Version]int{}
 	for _, it := range m.Items {
-		if it.Kind != bundle.KindZip && it.Kind != bundle.KindMod {
+		if !hashed(it) {
 			continue
 		}
 		if it.NoSumDB {
@@ -283,7 +306,7 @@ func checkSumDB(ctx context.Context, r bundle.Source, opt Options) (int, []Probl
 			byMod[mv] = i
 			wants = append(wants, sumdbsnap.Want{Path: it.Module, Version: it.Version})
 		}
-		if it.Kind == bundle.KindZip {
+		if fileKind(it) == bundle.KindZip {
 			wants[i].ZipHash = it.Hash
 		} else {
 			wants[i].ModHash = it.Hash
@@ -305,7 +328,7 @@ func checkSumDB(ctx context.Context, r bundle.Source, opt Options) (int, []Probl
 	snap := &sumdbsnap.Snapshot{Name: m.SumDB.Name, Key: key, Head: []byte(m.SumDB.Head), Files: map[string][]byte{}}
 	prefix := "sumdb/" + m.SumDB.Name + "/"
 	for _, it := range m.Items {
-		if it.Kind != bundle.KindSumDB {
+		if fileKind(it) != bundle.KindSumDB {
 			continue
 		}
 		rel, ok := strings.CutPrefix(it.File, prefix)
