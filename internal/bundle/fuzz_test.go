@@ -11,7 +11,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,15 +180,26 @@ func writeBytes(t testing.TB, m *Manifest, src MemSource, opt WriteOptions) []by
 	return data
 }
 
-// The constants of a bundle that the compact form abbreviates (see
-// expandBundle).
-var compactMacros = []struct{ macro, text string }{
-	{"%I", OCIIndexMediaType},
-	{"%M", OCIManifestMediaType},
-	{"%A", ArtifactType},
-	{"%C", ManifestMediaType},
-	{"%L", ItemMediaType},
-	{"%R", OCIRefNameAnnotation},
+// compactMacros are the letters of the macros of the compact form (see
+// expandBundle); macroText gives what each stands for.
+const compactMacros = "IMACLR"
+
+func macroText(c byte) string {
+	switch c {
+	case 'I':
+		return OCIIndexMediaType
+	case 'M':
+		return OCIManifestMediaType
+	case 'A':
+		return ArtifactType
+	case 'C':
+		return ManifestMediaType
+	case 'L':
+		return ItemMediaType
+	case 'R':
+		return OCIRefNameAnnotation
+	}
+	return ""
 }
 
 // expandBundle returns the bundle file that a compact bundle stands for:
@@ -200,7 +210,7 @@ var compactMacros = []struct{ macro, text string }{
 // index, manifest and config, "$m", "$c" and "$0"..."$9" stand for the hex
 // SHA-256 of the OCI manifest, the ferry manifest and the item blobs, "#m",
 // "#c" and "#0"..."#9" for their sizes, and %I, %M, %A, %C, %L and %R for
-// the media types and annotation of compactMacros. So the fuzzer needs not
+// the media types and annotation of macroText. So the fuzzer needs not
 // forge digests, and a seed is a few hundred bytes.
 func expandBundle(index, manifest, config, blobs []byte) []byte {
 	var items [][]byte
@@ -235,12 +245,10 @@ func expandBundle(index, manifest, config, blobs []byte) []byte {
 					k++
 					continue
 				}
-				if c == '%' {
-					if i := slices.IndexFunc(compactMacros, func(m struct{ macro, text string }) bool { return m.macro[1] == b[k+1] }); i >= 0 {
-						out = append(out, compactMacros[i].text...)
-						k++
-						continue
-					}
+				if t := macroText(b[k+1]); c == '%' && t != "" {
+					out = append(out, t...)
+					k++
+					continue
 				}
 			}
 			out = append(out, c)
@@ -319,8 +327,8 @@ func compactBundle(t testing.TB, data []byte) (index, manifest, config, blobs []
 			b = bytes.ReplaceAll(b, fmt.Appendf(nil, `%s","size":%d`, h, rf.size), fmt.Appendf(nil, `$%s","size":#%s`, rf.key, rf.key))
 			b = bytes.ReplaceAll(b, []byte(h), []byte("$"+rf.key))
 		}
-		for _, m := range compactMacros {
-			b = bytes.ReplaceAll(b, []byte(m.text), []byte(m.macro))
+		for _, c := range []byte(compactMacros) {
+			b = bytes.ReplaceAll(b, []byte(macroText(c)), []byte{'%', c})
 		}
 		return b
 	}
