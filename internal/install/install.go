@@ -65,7 +65,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -222,13 +221,11 @@ func (p *Prefix) Install(ctx context.Context, src Source, opt Options) (_ *Repor
 	if m == nil {
 		return nil, errors.New("installing bundle: source has no manifest")
 	}
-	for _, it := range m.Items {
-		if err := checkFile(it.File); err != nil {
-			return nil, fmt.Errorf("installing bundle: item %q: %w", it.File, err)
-		}
-		if strings.HasPrefix(it.File, path.Dir(blobsDir)+"/") {
-			return nil, fmt.Errorf("installing bundle: item %q: a store file of ferry's own", it.File)
-		}
+	// The one manifest validation every reader shares: kinds agree with
+	// files, no unsafe or ferry-owned path, module files where their
+	// module and version say.
+	if err := m.Check(); err != nil {
+		return nil, fmt.Errorf("installing bundle: %w", err)
 	}
 	platform := opt.Platform
 	if platform == "" {

@@ -359,11 +359,11 @@ func TestFailureLeavesPreviousState(t *testing.T) {
 	}
 
 	b := newBuilder("second")
-	for _, v := range []string{"v2.0.0", "v2.1.0", "v2.2.0", "v2.3.0"} {
+	for _, v := range []string{"v1.2.0", "v1.3.0", "v1.4.0", "v1.5.0"} {
 		b.module(t, "example.com/a", v, ".info", ".mod", ".zip")
 	}
 	b.toolchain(t, "go1.27.1", "linux/amd64", nil)
-	b.snapshot(t, db, 30, []string{"example.com/a@v2.0.0"}, nil)
+	b.snapshot(t, db, 30, []string{"example.com/a@v1.2.0"}, nil)
 	for failAt := int64(1); failAt <= 10; failAt += 3 {
 		before := snapshotTree(t, prefix)
 		envBefore := readFile(t, opt.GoEnvFile)
