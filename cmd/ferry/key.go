@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -40,11 +39,4 @@ files are never overwritten.`,
 	gen.Flags().StringVar(&dir, "dir", ".", "directory to write the key files in")
 	key.AddCommand(gen)
 	return key
-}
-
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }

@@ -17,6 +17,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-dev/ferry/internal/buildinfo"
 )
 
 // app holds the global flags shared by every command.
@@ -69,7 +71,9 @@ GOSUMDB left at its default.
   ferry install app.ferry --prefix ~/ferry && export PATH=~/ferry/go/bin:$PATH`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Version(),
 	}
+	root.SetVersionTemplate("ferry {{.Version}}\n") // the same line as 'ferry version'
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print machine-readable JSON on standard output")
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log what is being done")
 	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "no progress bars")
@@ -101,7 +105,7 @@ func (a *app) versionCmd() *cobra.Command {
 		Short: "Print ferry's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := buildVersion()
+			v := buildinfo.Version()
 			if a.json {
 				return a.printJSON(map[string]string{"version": v})
 			}
