@@ -37,6 +37,7 @@ files are never overwritten.`,
 		},
 	}
 	gen.Flags().StringVar(&dir, "dir", ".", "directory to write the key files in")
+	key.AddCommand(a.keySignCmd(), a.keyVerifyCmd())
 	key.AddCommand(gen)
 	return key
 }
