@@ -24,7 +24,7 @@ JOBS=${JOBS:-4}
 ADDR=127.0.0.1:5055
 rm -rf "$W"; mkdir -p "$W/src" "$W/registry"
 if [ -z "$FERRY" ]; then FERRY="$W/ferry"; CGO_ENABLED=0 go build -o "$FERRY" ./cmd/ferry; fi
-go build -o "$W/pushreg" ./bench/pushreg
+CGO_ENABLED=0 go build -o "$W/pushreg" ./bench/pushreg
 git archive HEAD | tar -x -C "$W/src"
 
 build() { # build OUT: the image of ./cmd/ferry in $W/src
