@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ferry-dev/ferry/internal/bundle"
 )
 
 // RollbackReport says what Rollback changed.
@@ -127,12 +129,9 @@ func (st *State) FindRecord(q string) (int, error) {
 			hits = append(hits, i)
 		}
 	}
-	hexq := strings.TrimPrefix(q, "sha256:")
 	for i, b := range st.Bundles {
-		for _, d := range []string{b.ManifestDigest, b.Digest} {
-			if len(hexq) >= 8 && strings.HasPrefix(strings.TrimPrefix(d, "sha256:"), hexq) {
-				add(i)
-			}
+		if bundle.MatchDigest(q, b.ManifestDigest) || bundle.MatchDigest(q, b.Digest) {
+			add(i)
 		}
 		if q == b.Name+"@"+b.Version || q == b.Name+" "+b.Version || q == b.Generation {
 			add(i)
@@ -154,7 +153,7 @@ func (st *State) FindRecord(q string) (int, error) {
 	}
 	switch len(hits) {
 	case 0:
-		return 0, fmt.Errorf("no installed bundle matches %q (see ferry state)", q)
+		return 0, fmt.Errorf("no installed bundle matches %q (see ferry state): %s", q, bundle.RefHint(q, "NAME@VERSION, NAME, VERSION, a generation"))
 	case 1:
 		return hits[0], nil
 	}
