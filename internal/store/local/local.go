@@ -104,6 +104,10 @@ type Options struct {
 	// tests that stop or kill a run there; a step repeated for several
 	// files (StepImportFileRenamed) is reported each time.
 	Hook func(step string)
+	// Existing makes OpenWith fail, with an error wrapping
+	// fs.ErrNotExist, when dir holds no store, instead of creating one:
+	// for whatever only reads a store or drops from it.
+	Existing bool
 }
 
 // The step boundaries of Import and Prune, as Options.Hook names them.
@@ -160,11 +164,45 @@ func OpenWith(dir string, opt Options) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("opening store: no directory given")
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "bundles"), dirPerm); err != nil {
+	if opt.Existing {
+		if err := checkExists(dir); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(filepath.Join(dir, "bundles"), dirPerm); err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", dir, err)
 	}
 	return &Store{dir: dir, hook: opt.Hook, readers: map[string]*bundle.Reader{}, bases: map[string]string{}}, nil
 }
+
+// checkExists checks that dir holds a store (its bundles directory, which
+// OpenWith creates first). The error wraps fs.ErrNotExist if it does not.
+func checkExists(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return noStoreError("store " + dir + " does not exist")
+	}
+	if err != nil {
+		return fmt.Errorf("opening store %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return noStoreError("store " + dir + " is not a directory")
+	}
+	fi, err = os.Stat(filepath.Join(dir, "bundles"))
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
+		return noStoreError(dir + " is not a ferry store (it has no bundles directory)")
+	}
+	if err != nil {
+		return fmt.Errorf("opening store %s: %w", dir, err)
+	}
+	return nil
+}
+
+// noStoreError says that a directory holds no store; it is an
+// fs.ErrNotExist.
+type noStoreError string
+
+func (e noStoreError) Error() string { return string(e) }
+func (e noStoreError) Unwrap() error { return fs.ErrNotExist }
 
 // dirPerm is the mode directories of the store are created with, before
 // the umask (see filePerm).
