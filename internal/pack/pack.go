@@ -120,6 +120,9 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Output == "" {
 		return nil, errors.New("no output bundle given (-o)")
 	}
+	if err := bundle.CheckOutput("-o", opt.Output); err != nil {
+		return nil, err
+	}
 	if opt.Compression != "none" {
 		if _, err := zipcodec.ParseLevel(opt.Compression); err != nil {
 			return nil, fmt.Errorf("--compression %q: want better, best, default or none", opt.Compression)
