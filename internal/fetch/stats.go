@@ -12,11 +12,11 @@ type Stats struct {
 
 // Snapshot is a point-in-time copy of Stats.
 type Snapshot struct {
-	ItemsFetched int64 // answers downloaded from upstream
-	ItemsCached  int64 // answers already present in the cache
-	BytesFetched int64
-	BytesCached  int64
-	Retries      int64 // upstream attempts repeated after a transient failure
+	ItemsFetched int64 `json:"itemsFetched"` // answers downloaded from upstream
+	ItemsCached  int64 `json:"itemsCached"`  // answers already present in the cache
+	BytesFetched int64 `json:"bytesFetched"`
+	BytesCached  int64 `json:"bytesCached"`
+	Retries      int64 `json:"retries"` // upstream attempts repeated after a transient failure
 }
 
 // Snapshot returns the current counts.
