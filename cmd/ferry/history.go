@@ -114,8 +114,10 @@ func (a *app) stateCmd() *cobra.Command {
 		Use:   "state",
 		Short: "Show the bundles installed in a prefix, or imported into a store",
 		Long: `State lists what is installed in a prefix (default) or, with --store, what a
-store holds: each bundle's name, version, digest, signer and date, and for a
-delta the bundle it builds on. The current install is marked with '*'.`,
+store holds: each bundle's name, version, digest (an install's manifest
+digest, a store's bundle digest: 'ferry ls' shows both, and commands take
+either), signer and date, and for a delta the bundle it builds on. The
+current install is marked with '*'.`,
 		Example: `  ferry state
   ferry state --prefix /opt/ferry --json
   ferry state --store /srv/ferry/store
@@ -139,7 +141,7 @@ delta the bundle it builds on. The current install is marked with '*'.`,
 			}
 			cur, _ := install.CurrentGeneration(prefix)
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "\tGEN\tNAME\tVERSION\tMANIFEST\tTOOLCHAIN\tSIGNER\tINSTALLED\tBASE")
+			fmt.Fprintln(tw, "\tGEN\tNAME\tVERSION\tMANIFEST DIGEST\tTOOLCHAIN\tSIGNER\tINSTALLED\tBASE")
 			for _, b := range st.Bundles {
 				mark := ""
 				if cur != "" && cur == b.Generation {
@@ -158,7 +160,7 @@ delta the bundle it builds on. The current install is marked with '*'.`,
 }
 
 func (a *app) storeState(ctx context.Context, sf *storeFlags) error {
-	st, closeStore, err := openStore(ctx, sf, a.logger())
+	st, closeStore, err := openStore(ctx, sf, false, a.logger())
 	if err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ func (a *app) storeState(ctx context.Context, sf *storeFlags) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVERSION\tDIGEST\tSIZE\tITEMS\tSIGNER\tIMPORTED\tBASE")
+	fmt.Fprintln(tw, "NAME\tVERSION\tBUNDLE DIGEST\tSIZE\tITEMS\tSIGNER\tIMPORTED\tBASE")
 	for _, in := range infos {
 		base := "-"
 		if m, err := st.Manifest(ctx, in.Digest); err == nil && m.Base != nil {
@@ -195,7 +197,8 @@ func (a *app) stateExportCmd() *cobra.Command {
 		Long: `Export writes the ferry manifest of an installed bundle (default: the last one
 installed) byte for byte, so that the connected side can pack a delta that
 carries only what this side lacks: 'ferry pack --base-manifest FILE'.
-BUNDLE is a digest prefix, NAME@VERSION, a version, a name or a generation.`,
+BUNDLE is NAME@VERSION, a version, a name, a generation, or at least 8 hex
+digits of its bundle or manifest digest ('ferry ls' shows both).`,
 		Example: `  ferry state export -o far-side.json
   ferry state export app@v1.2.0 --prefix /opt/ferry -o far-side.json`,
 		Args: cobra.MaximumNArgs(1),
@@ -257,7 +260,8 @@ atomic step as install does: the generation that install made becomes
 current again. Only the previous generation is kept, so rollback goes back
 one install. The bundles installed after it are dropped from 'ferry state';
 installing one of them again brings it back.
-TO is a digest prefix, NAME@VERSION, a version, a name or a generation.`,
+TO is NAME@VERSION, a version, a name, a generation, or at least 8 hex digits
+of its bundle or manifest digest ('ferry ls' shows both).`,
 		Example: `  ferry rollback
   ferry rollback app@v1.2.0 --prefix /opt/ferry`,
 		Args: cobra.MaximumNArgs(1),
@@ -294,12 +298,13 @@ func (a *app) pruneCmd() *cobra.Command {
 		Short: "Drop bundles from a store, keeping what other bundles still need",
 		Long: `Prune removes bundles from a store. Blobs that another stored bundle still
 reads (a delta reads what it left out from its base) are kept: the store
-counts references by blob. BUNDLE is a digest prefix, NAME@VERSION or a name.`,
+counts references by blob. BUNDLE is NAME@VERSION, a name, or at least 8
+hex digits of its bundle or manifest digest ('ferry ls' shows both).`,
 		Example: `  ferry prune app@v1.0.0 --store /srv/ferry/store`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, closeStore, err := openStore(ctx, &sf, a.logger())
+			st, closeStore, err := openStore(ctx, &sf, false, a.logger())
 			if err != nil {
 				return err
 			}
@@ -314,7 +319,7 @@ counts references by blob. BUNDLE is a digest prefix, NAME@VERSION or a name.`,
 				if err != nil {
 					return err
 				}
-				in, err := findStored(infos, q)
+				in, err := store.Find(infos, q)
 				if err != nil {
 					return fmt.Errorf("store %s: %w", sf.at, err)
 				}
@@ -336,25 +341,6 @@ counts references by blob. BUNDLE is a digest prefix, NAME@VERSION or a name.`,
 	}
 	sf.add(cmd)
 	return cmd
-}
-
-// findStored finds one stored bundle by digest prefix, NAME@VERSION or name.
-func findStored(infos []store.BundleInfo, q string) (store.BundleInfo, error) {
-	var hits []store.BundleInfo
-	h := strings.TrimPrefix(q, "sha256:")
-	for _, in := range infos {
-		if (len(h) >= 8 && (strings.HasPrefix(strings.TrimPrefix(in.Digest, "sha256:"), h) || strings.HasPrefix(strings.TrimPrefix(in.ManifestDigest, "sha256:"), h))) ||
-			q == in.Name+"@"+in.Version || q == in.Name {
-			hits = append(hits, in)
-		}
-	}
-	switch len(hits) {
-	case 0:
-		return store.BundleInfo{}, fmt.Errorf("no bundle matches %q (see ferry state --store)", q)
-	case 1:
-		return hits[0], nil
-	}
-	return store.BundleInfo{}, fmt.Errorf("%q matches %d bundles; give a digest", q, len(hits))
 }
 
 func dash(s string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,7 +42,9 @@ func (f *storeFlags) add(cmd *cobra.Command) {
 }
 
 // openStore opens the store the flags name: a directory, or oci://REGISTRY/REPO.
-func openStore(ctx context.Context, f *storeFlags, log *slog.Logger) (store.Store, func() error, error) {
+// Only a command that imports (create) makes a store directory that does
+// not exist; the others say how to make one.
+func openStore(ctx context.Context, f *storeFlags, create bool, log *slog.Logger) (store.Store, func() error, error) {
 	if ref, ok := strings.CutPrefix(f.at, "oci://"); ok {
 		cache := f.ociCache
 		if cache == "" {
@@ -60,7 +63,10 @@ func openStore(ctx context.Context, f *storeFlags, log *slog.Logger) (store.Stor
 	if f.plainHTTP {
 		return nil, nil, errors.New("--plain-http is for --store oci:// only")
 	}
-	st, err := local.Open(f.at)
+	st, err := local.OpenWith(f.at, local.Options{Existing: !create})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%w: create it with 'ferry import BUNDLE --store %s'", err, f.at)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -94,10 +100,15 @@ func (a *app) importBundles(ctx context.Context, st store.Store, where string, p
 		if err != nil {
 			return out, err // the store's errors name the bundle
 		}
-		info.Digest, info.Name = r.Digest(), r.Manifest().Name
+		// What the store recorded (an import of a bundle already there
+		// changes nothing: its first import).
+		if info, err = store.Info(ctx, st, r.Digest()); err != nil {
+			return out, fmt.Errorf("%s: imported into store %s, but: %w", p, where, err)
+		}
 		out = append(out, info)
 		if !a.json {
-			fmt.Fprintf(a.stderr, "ferry: imported %s (%s, %d items)\n", p, r.Digest(), len(r.Manifest().Items))
+			fmt.Fprintf(a.stdout, "imported %s into store %s: %s, bundle digest %s, %d items (%s)\n",
+				p, where, dash(strings.TrimSpace(info.Name+" "+info.Version)), info.Digest, info.Items, human(info.Size))
 		}
 	}
 	return out, nil
@@ -121,7 +132,7 @@ sees half of it. Importing a bundle that is already there changes nothing.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, closeStore, err := openStore(ctx, &sf, a.logger())
+			st, closeStore, err := openStore(ctx, &sf, true, a.logger())
 			if err != nil {
 				return err
 			}

@@ -132,6 +132,6 @@ installing the same bundle twice changes nothing.`,
 	}
 	t.add(cmd)
 	cmd.Flags().StringVar(&prefix, "prefix", defaultPrefix(), "where to install")
-	cmd.Flags().StringVar(&goEnv, "goenv", "", "go environment file to update (default: what `go env GOENV` names; \"-\" = leave it)")
+	cmd.Flags().StringVar(&goEnv, "goenv", "", "go environment `FILE` to update (default: what 'go env GOENV' names; \"-\" = leave it)")
 	return cmd
 }

@@ -56,14 +56,17 @@ verify' for that). --json prints the manifest itself.`,
 			if m.Name != "" {
 				fmt.Fprintf(w, "name\t%s %s\n", m.Name, m.Version)
 			}
-			fmt.Fprintf(w, "digest\t%s\n", r.Digest())
+			// Commands take either digest (or 8 hex digits of one).
+			fmt.Fprintf(w, "bundle digest\t%s (this bundle file, as signed; ferry state --store lists it)\n", r.Digest())
+			fmt.Fprintf(w, "manifest digest\t%s (what it carries; ferry state lists it, deltas name their base by it)\n", r.ManifestDigest())
 			if m.Base != nil {
 				ext := r.BaseBlobs()
 				var extBytes int64
 				for _, b := range ext {
 					extBytes += b.Size
 				}
-				fmt.Fprintf(w, "delta of\t%s (%d blobs, %s, left to the base)\n", m.Base, len(ext), human(extBytes))
+				fmt.Fprintf(w, "delta of\t%s, manifest digest %s (%d blobs, %s, left to the base)\n",
+					dash(strings.TrimSpace(m.Base.Name+" "+m.Base.Version)), m.Base.ManifestDigest, len(ext), human(extBytes))
 			}
 			if s := r.Signature(); s != "" {
 				fmt.Fprintf(w, "signed by\t%s (unverified; use verify --key)\n", signerNames(s))

@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,17 +31,10 @@ type app struct {
 
 func main() {
 	ctx, stop := signalContext(context.Background(), os.Stderr)
-	defer stop()
 	a := &app{stdout: os.Stdout, stderr: os.Stderr}
-	root := a.rootCmd()
-	if err := root.ExecuteContext(ctx); err != nil {
-		var ex exitError
-		if errors.As(err, &ex) {
-			os.Exit(ex.code)
-		}
-		fmt.Fprintln(os.Stderr, "ferry:", err)
-		os.Exit(1)
-	}
+	code := a.run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
 }
 
 // exitError ends the program with a code after the command printed its own report.

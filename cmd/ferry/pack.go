@@ -60,6 +60,9 @@ but that could not be fetched are listed as warnings.`,
 			if err != nil {
 				return err
 			}
+			if err := bundle.CheckOutput("-o", opt.Output); err != nil {
+				return err // before any work, a signing key made included
+			}
 			opt.Dirs = args
 			if opt.Version != "" && !semver.IsValid(opt.Version) {
 				return fmt.Errorf("--bundle-version %q is not a semantic version (like v1.2.3)", opt.Version)
@@ -119,11 +122,7 @@ but that could not be fetched are listed as warnings.`,
 			}
 			snap := stats.Snapshot()
 			if a.json {
-				return a.printJSON(struct {
-					*pack.Result
-					Transfer fetch.Snapshot     `json:"transfer"`
-					Split    *bundle.SplitIndex `json:"split,omitempty"`
-				}{res, snap, parts})
+				return a.printJSON(packReport{res, snap, parts})
 			}
 			for _, m := range res.Missing {
 				fmt.Fprintf(a.stderr, "warning: not carried: %s@%s (%s): %s; %s\n", m.Module, m.Version, m.File, m.Reason, m.Impact)
@@ -145,17 +144,17 @@ but that could not be fetched are listed as warnings.`,
 	f.StringVarP(&opt.Output, "output", "o", "", "bundle file to write (required)")
 	f.StringSliceVar(&platforms, "platform", nil, "target platforms GOOS/GOARCH, comma-separated (default: host)")
 	f.StringSliceVar(&tcs, "toolchain", nil, "Go toolchains goX.Y.Z, comma-separated; the first is installed as PREFIX/go")
-	f.StringArrayVar(&opt.Tools, "tool", nil, "PACKAGE@VERSION to carry for `go install PACKAGE@VERSION` (repeatable)")
+	f.StringArrayVar(&opt.Tools, "tool", nil, "`PACKAGE@VERSION` to carry for 'go install PACKAGE@VERSION' (repeatable)")
 	f.StringArrayVar(&opt.Modules, "module", nil, "extra MODULE@VERSION to carry (repeatable)")
-	f.StringVar(&keyFile, "sign-key", "", "sign the bundle with this private key (see `ferry key generate`)")
+	f.StringVar(&keyFile, "sign-key", "", "sign the bundle with the private key in `FILE` (made by 'ferry key generate')")
 	f.StringArrayVar(&heads, "sumdb-head", nil, "earlier checksum database tree head to prove consistent: a saved signed head note (e.g. GOPATH/pkg/sumdb/NAME/latest) or a bundle (repeatable)")
 	f.StringVar(&baseFile, "base", "", "write a delta: carry only what this earlier bundle lacks")
-	f.StringVar(&baseManifest, "base-manifest", "", "write a delta against a bundle the far side has, from its manifest (`ferry state export`)")
+	f.StringVar(&baseManifest, "base-manifest", "", "write a delta against a bundle the far side has, from its manifest `FILE` (written by 'ferry state export')")
 	f.StringVar(&split, "split", "", splitFlagUsage)
 	f.StringArrayVar(&opt.Images, "image", nil, "container image to carry: oci:DIR (the images an OCI layout names) or a registry reference (repeatable); with --platform, only those platforms")
 	f.BoolVar(&opt.PlainHTTP, "plain-http", false, "read --image registries over plain HTTP")
 	f.StringVar(&opt.Name, "name", "", "bundle name (default: the last element of the first project's module path)")
-	f.StringVar(&opt.Version, "bundle-version", "", "bundle version, semver (default: `git describe --tags` of the first project, if it is one)")
+	f.StringVar(&opt.Version, "bundle-version", "", "bundle version, semver (default: 'git describe --tags' of the first project, if it is one)")
 	f.IntVarP(&opt.Jobs, "jobs", "j", 8, "concurrent downloads")
 	f.StringVar(&opt.CacheDir, "cache", "", "download cache for resuming (default: user cache dir/ferry)")
 	f.StringVar(&opt.Compression, "compression", "better", "how module zips travel: better, best (smallest, slowest), default (fastest) or none (as the proxy serves them); zstd, decoded to the same h1: on install")
@@ -163,6 +162,13 @@ but that could not be fetched are listed as warnings.`,
 	cmd.RegisterFlagCompletionFunc("platform", completePlatforms)
 	cmd.RegisterFlagCompletionFunc("compression", cobra.FixedCompletions([]string{"better", "best", "default", "none"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// packReport is what pack --json prints.
+type packReport struct {
+	*pack.Result
+	Transfer fetch.Snapshot     `json:"transfer"`
+	Split    *bundle.SplitIndex `json:"split,omitempty"`
 }
 
 func splitList(in []string) []string {

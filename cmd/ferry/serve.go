@@ -98,7 +98,14 @@ SIGINT or SIGTERM stops accepting and drains requests in flight.`,
 				}
 				rt.Auth = c.Middleware
 			}
-			st, closeStore, err := openStore(ctx, &sf, log)
+			// Bind before any work: a busy port fails at once, before
+			// bundles are verified and imported.
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listening on %s: %w (give another --listen address)", listen, err)
+			}
+			defer ln.Close()
+			st, closeStore, err := openStore(ctx, &sf, len(args) > 0, log)
 			if err != nil {
 				return err
 			}
@@ -123,10 +130,6 @@ SIGINT or SIGTERM stops accepting and drains requests in flight.`,
 			m.SetBundles(func() int { return len(srv.Bundles()) })
 			rt.Measure, rt.Metrics = m.Middleware, m.Handler()
 			rt.Browse = web.Handler(webSource{srv})
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return fmt.Errorf("listening on %s: %w", listen, err)
-			}
 			scheme := "http"
 			if tlsConfig != nil {
 				scheme = "https"
