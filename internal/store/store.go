@@ -70,6 +70,20 @@ type FileStore interface {
 	File(ctx context.Context, digest string) (Blob, error)
 }
 
+// GzipStore is a FileStore that also keeps the gzip (RFC 1952) of each
+// decoded file, compressed once at import, so that a server answers a
+// client that accepts gzip (the go command does) with a third of the bytes
+// and no compression per request. It is optional: a server sends the
+// decoded file when the store does not implement it or has no gzip.
+type GzipStore interface {
+	// Gzip opens the gzip of the decoded file with digest digest
+	// (Item.FileDigest), if the store keeps one; the error wraps
+	// fs.ErrNotExist otherwise. It decompresses to exactly that file:
+	// the store checked the bytes it compressed against the digest and
+	// size when it wrote it.
+	Gzip(ctx context.Context, digest string) (Blob, error)
+}
+
 // HashChecker is a Store that decodes every encoded zip as it imports a
 // bundle (a FileStore), and so can recompute each one's h1: hash on the
 // way: a caller that must check those hashes (no trusted signature) leaves

@@ -67,20 +67,24 @@ func (b fileBlob) Close() error { return b.f.Close() }
 func (b fileBlob) FileRange() (string, int64) { return b.path, 0 }
 
 // decodeFiles writes the decoded file of every encoded item of the stored
-// bundle bd that the store does not have yet. Blobs are read through Blob,
-// so a delta's come from its base. Each file is decoded into a temporary
-// file of filesDir (checked against its size and digest); all are made
-// durable, then renamed into place, then the directory is synced: a file
-// is in place only whole and checked. With checkHashes every encoded
-// item's h1: hash is recomputed too: from memory as its zip is decoded, or
-// from the file the store already has. The caller holds the lock.
+// bundle bd, and its gzip, that the store does not have yet. Blobs are read
+// through Blob, so a delta's come from its base. Each file is decoded into
+// a temporary file of filesDir (checked against its size and digest) and
+// compressed from there into a temporary file of gzDir (the bytes it reads
+// checked again); all are made durable, then renamed into place (decoded
+// files first, then gzips), then the directories are synced: a file is in
+// place only whole and checked. With checkHashes every encoded item's h1:
+// hash is recomputed too: from memory as its zip is decoded, or from the
+// file the store already has. The caller holds the lock.
 func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, checkHashes bool) (err error) {
 	dir := filepath.Join(s.dir, filepath.FromSlash(filesDir))
+	gdir := filepath.Join(s.dir, filepath.FromSlash(gzDir))
 	type job struct {
-		it       bundle.Item
-		items    []bundle.Item // every encoded item with it.FileDigest
-		dst, tmp string
-		have     bool // dst is there already
+		it             bundle.Item
+		items          []bundle.Item // every encoded item with it.FileDigest
+		dst, tmp       string
+		gzDst, gzTmp   string
+		have, haveGzip bool // dst, gzDst are there already
 	}
 	var jobs []*job
 	byFile := map[string]*job{}
@@ -96,9 +100,12 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 		if err != nil {
 			return fmt.Errorf("item %s: %w", it.File, err)
 		}
-		j := &job{it: it, items: []bundle.Item{it}, dst: filepath.Join(dir, h)}
+		j := &job{it: it, items: []bundle.Item{it}, dst: filepath.Join(dir, h), gzDst: filepath.Join(gdir, h)}
 		if fi, err := os.Stat(j.dst); err == nil && fi.Mode().IsRegular() && fi.Size() == it.FileSize {
 			j.have = true
+		}
+		if fi, err := os.Stat(j.gzDst); err == nil && fi.Mode().IsRegular() {
+			j.haveGzip = true
 		}
 		byFile[it.FileDigest] = j
 		jobs = append(jobs, j)
@@ -114,15 +121,17 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 	}
 	todo := 0
 	for _, j := range jobs {
-		if !j.have {
+		if !j.have || !j.haveGzip {
 			todo++
 		}
 	}
 	if todo == 0 && !checkHashes {
 		return nil
 	}
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
-		return fmt.Errorf("decoded files: %w", err)
+	for _, d := range []string{dir, gdir} {
+		if err := os.MkdirAll(d, dirPerm); err != nil {
+			return fmt.Errorf("decoded files: %w", err)
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -130,14 +139,18 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 				if j.tmp != "" {
 					os.Remove(j.tmp)
 				}
+				if j.gzTmp != "" {
+					os.Remove(j.gzTmp)
+				}
 			}
 		}
 	}()
 	dec := &zipcodec.Checker{TempDir: dir}
+	zw := &gzipWriters{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, j := range jobs {
-		if j.have {
+		if j.have && j.haveGzip {
 			if checkHashes {
 				g.Go(func() error {
 					h1, err := zipcodec.HashZipFile(j.dst)
@@ -149,21 +162,73 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 			}
 			continue
 		}
-		tmp, err := createTemp(dir, ".decode-")
-		if err != nil {
-			g.Wait()
-			return fmt.Errorf("decoding %s: %w", j.it.File, err)
+		var tmp, gzTmp *os.File
+		if !j.have {
+			if tmp, err = createTemp(dir, ".decode-"); err != nil {
+				g.Wait()
+				return fmt.Errorf("decoding %s: %w", j.it.File, err)
+			}
+			j.tmp = tmp.Name()
 		}
-		j.tmp = tmp.Name()
-		g.Go(func() error {
-			h1, err := s.decodeTo(gctx, dec, bd, j.it, tmp, checkHashes)
-			if cerr := tmp.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("decoding %s: %w", j.it.File, cerr)
+		if !j.haveGzip {
+			if gzTmp, err = createTemp(gdir, ".gzip-"); err != nil {
+				if tmp != nil {
+					tmp.Close()
+				}
+				g.Wait()
+				return fmt.Errorf("compressing %s: %w", j.it.File, err)
 			}
-			if err == nil && checkHashes {
-				err = checked(j, h1)
+			j.gzTmp = gzTmp.Name()
+		}
+		g.Go(func() (err error) {
+			if tmp != nil {
+				defer func() {
+					if cerr := tmp.Close(); err == nil && cerr != nil {
+						err = fmt.Errorf("decoding %s: %w", j.it.File, cerr)
+					}
+				}()
 			}
-			return err
+			if gzTmp != nil {
+				defer func() {
+					if cerr := gzTmp.Close(); err == nil && cerr != nil {
+						err = fmt.Errorf("compressing %s: %w", j.it.File, cerr)
+					}
+				}()
+			}
+			var src io.ReaderAt = tmp
+			if j.have {
+				f, err := os.Open(j.dst)
+				if err != nil {
+					return fmt.Errorf("compressing %s: %w", j.it.File, err)
+				}
+				defer f.Close()
+				src = f
+				if checkHashes {
+					h1, err := zipcodec.HashZipFile(j.dst)
+					if err != nil {
+						return fmt.Errorf("%s: %w", j.it.File, err)
+					}
+					if err := checked(j, h1); err != nil {
+						return err
+					}
+				}
+			} else {
+				h1, err := s.decodeTo(gctx, dec, bd, j.it, tmp, checkHashes)
+				if err != nil {
+					return err
+				}
+				if checkHashes {
+					if err := checked(j, h1); err != nil {
+						return err
+					}
+				}
+			}
+			if gzTmp != nil {
+				if err := gzipTo(gctx, zw, gzTmp, src, j.it.FileSize, j.it.FileDigest); err != nil {
+					return fmt.Errorf("%s: %w", j.it.File, err)
+				}
+			}
+			return nil
 		})
 		if gctx.Err() != nil {
 			break
@@ -179,7 +244,7 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 		return nil
 	}
 	if !durable.PerFile { // else each file was synced as it was written
-		if err := durable.Tree(dir); err != nil {
+		if err := durable.Tree(dir); err != nil { // dir and gdir: one file system
 			return fmt.Errorf("decoded files: %w", err)
 		}
 	}
@@ -194,8 +259,20 @@ func (s *Store) decodeFiles(ctx context.Context, bd string, m *bundle.Manifest, 
 		j.tmp = ""
 		s.step(StepImportFileRenamed)
 	}
-	if err := durable.Dir(dir); err != nil {
-		return err
+	for _, j := range jobs {
+		if j.haveGzip {
+			continue
+		}
+		if err := os.Rename(j.gzTmp, j.gzDst); err != nil {
+			return fmt.Errorf("decoded files: %w", err)
+		}
+		j.gzTmp = ""
+		s.step(StepImportGzipRenamed)
+	}
+	for _, d := range []string{dir, gdir} {
+		if err := durable.Dir(d); err != nil {
+			return err
+		}
 	}
 	s.step(StepImportFilesSynced)
 	return nil
@@ -225,10 +302,10 @@ func (s *Store) decodeTo(ctx context.Context, dec *zipcodec.Checker, bd string, 
 // sweep removes what no bundle of infos needs and returns the bytes
 // freed: bundle files infos does not list (left by a Prune killed after it
 // unlisted the bundle, or an Import killed before it listed it), decoded
-// files no encoded item names (its FileDigest), and blobs Prune kept aside
-// that no delta leaves to its base any more. The caller holds the lock
-// (so no Import is between renaming a bundle file into place and listing
-// it) and has already written infos as the index.
+// files and their gzips that no encoded item names (its FileDigest), and
+// blobs Prune kept aside that no delta leaves to its base any more. The
+// caller holds the lock (so no Import is between renaming a bundle file
+// into place and listing it) and has already written infos as the index.
 func (s *Store) sweep(infos []store.BundleInfo) (int64, error) {
 	bundles, files, loose := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, in := range infos {
@@ -251,6 +328,11 @@ func (s *Store) sweep(infos []store.BundleInfo) (int64, error) {
 		return freed, err
 	}
 	n, err := sweepDir(filepath.Join(s.dir, filepath.FromSlash(filesDir)), "", files, "pruning decoded files")
+	freed += n
+	if err != nil {
+		return freed, err
+	}
+	n, err = sweepDir(filepath.Join(s.dir, filepath.FromSlash(gzDir)), "", files, "pruning gzips of decoded files")
 	freed += n
 	if err != nil {
 		return freed, err
@@ -302,7 +384,7 @@ func sweepDir(dir, suffix string, needed map[string]bool, what string) (int64, e
 // midway left in the store. Only Import and Prune write temporary files,
 // under the exclusive lock, which the caller holds.
 func (s *Store) removeTemps() {
-	for _, pat := range []string{".index-*.tmp", "bundles/.import-*.tmp", looseDir + "/.keep-*.tmp", filesDir + "/.decode-*.tmp"} {
+	for _, pat := range []string{".index-*.tmp", "bundles/.import-*.tmp", looseDir + "/.keep-*.tmp", filesDir + "/.decode-*.tmp", gzDir + "/.gzip-*.tmp"} {
 		ms, _ := filepath.Glob(filepath.Join(s.dir, filepath.FromSlash(pat)))
 		for _, m := range ms {
 			os.Remove(m)

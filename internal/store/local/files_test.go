@@ -174,6 +174,10 @@ func TestPruneDecodedFiles(t *testing.T) {
 		t.Fatalf("decoded files = %v, want %v", got, want)
 	}
 	fi, _ := os.Stat(filepath.Join(st.Dir(), "bundles", strings.TrimPrefix(d1, "sha256:")+".ferry"))
+	gz, err := os.Stat(gzipPath(st, only1.FileDigest))
+	if err != nil {
+		t.Fatal(err)
+	}
 	rep, err := st.Prune(ctx, d1)
 	if err != nil {
 		t.Fatal(err)
@@ -181,8 +185,8 @@ func TestPruneDecodedFiles(t *testing.T) {
 	if got, want := decodedFiles(t, st), hexes(shared, only2); !equal(got, want) {
 		t.Fatalf("after pruning one: decoded files = %v, want %v", got, want)
 	}
-	if want := fi.Size() + int64(len(only1.Decoded)); rep.FreedBytes != want {
-		t.Errorf("pruning one freed %d bytes, want %d (bundle file and its decoded file)", rep.FreedBytes, want)
+	if want := fi.Size() + int64(len(only1.Decoded)) + gz.Size(); rep.FreedBytes != want {
+		t.Errorf("pruning one freed %d bytes, want %d (bundle file, its decoded file and that file's gzip)", rep.FreedBytes, want)
 	}
 	checkFile(t, st, shared)
 	if _, err := st.Prune(ctx, d2); err != nil {

@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -33,7 +34,8 @@ import (
 // for every GOPROXY file of every listed bundle and each of extra, the
 // digest of what a GET of it answers ("404" if not found). It also reads every blob of every listed bundle and every
 // decoded file of an encoded item through the store, and checks them
-// against the manifest.
+// against the manifest, and what the gzip of each decoded file
+// decompresses to.
 func serveStore(ctx context.Context, st *local.Store, extra []string) (map[string]string, error) {
 	infos, err := st.List(ctx)
 	if err != nil {
@@ -64,6 +66,9 @@ func serveStore(ctx context.Context, st *local.Store, extra []string) (map[strin
 				f.Close()
 				if err != nil || d != it.FileDigest {
 					return nil, fmt.Errorf("bundle %s: %s: decoded file reads as %s (%v), want %s", in.Name, it.File, d, err, it.FileDigest)
+				}
+				if d, err := gunzipDigest(ctx, st, it.FileDigest); err != nil || d != it.FileDigest {
+					return nil, fmt.Errorf("bundle %s: %s: gzip of the decoded file decompresses to %s (%v), want %s", in.Name, it.File, d, err, it.FileDigest)
 				}
 			}
 			if strings.Contains(it.File, "/@v/") {
@@ -103,6 +108,21 @@ func get(url string) (string, error) {
 		return strconv.Itoa(resp.StatusCode), nil
 	}
 	return digestOf(resp.Body)
+}
+
+// gunzipDigest returns the digest of what the store's gzip of the decoded
+// file digest decompresses to.
+func gunzipDigest(ctx context.Context, st *local.Store, digest string) (string, error) {
+	b, err := st.Gzip(ctx, digest)
+	if err != nil {
+		return "", err
+	}
+	defer b.Close()
+	zr, err := gzip.NewReader(io.NewSectionReader(b, 0, b.Size()))
+	if err != nil {
+		return "", err
+	}
+	return digestOf(zr)
 }
 
 func digestOf(r io.Reader) (string, error) {
@@ -208,8 +228,9 @@ func sameList(a, b []store.BundleInfo) bool {
 
 // checkTidy checks that the store holds nothing a killed run left: no
 // temporary file, a bundle file for each listed bundle and no other, a
-// decoded file for each encoded item of a listed bundle and no other, and
-// kept blobs exactly for the listed deltas whose base is gone.
+// decoded file and a gzip of it for each encoded item of a listed bundle
+// and no other, and kept blobs exactly for the listed deltas whose base is
+// gone.
 func checkTidy(t *testing.T, dir string) {
 	t.Helper()
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -257,7 +278,7 @@ func checkTidy(t *testing.T, dir string) {
 	for _, c := range []struct {
 		sub  string
 		want []string
-	}{{"bundles", bundles}, {"files/sha256", files}, {"blobs/sha256", kept}} {
+	}{{"bundles", bundles}, {"files/sha256", files}, {"gz/sha256", files}, {"blobs/sha256", kept}} {
 		ents, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(c.sub)))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.Fatal(err)

@@ -6,6 +6,8 @@
 //	DIR/index.json             the imported bundles (a JSON array of store.BundleInfo), oldest first
 //	DIR/files/sha256/<hex>     the decoded file of an encoded item (a module zip), named by
 //	                           the hex of its Item.FileDigest, which a server sends as it is
+//	DIR/gz/sha256/<hex>        the gzip of that decoded file (same name), which a server sends
+//	                           with Content-Encoding: gzip to a client that accepts it
 //	DIR/blobs/sha256/<hex>     a blob a delta reads from a base that Prune dropped
 //	DIR/lock                   flock taken by Import and Prune (List needs none: index.json is replaced by rename)
 //
@@ -20,19 +22,29 @@
 //     renamed into place. A file there is whole and checked; one that is
 //     missing (a bundle imported by an older ferry) is decoded by the
 //     server instead, and written by the next import of that bundle.
+//   - Likewise, before a bundle is listed, the gzip of each of those
+//     decoded files is in DIR/gz (level GzipLevel, no name or time in its
+//     header): compressed once, at import, from the decoded file (whose
+//     bytes are checked against size and digest as they are read) into a
+//     temporary file, made durable, renamed into place after the decoded
+//     files. A gzip there is whole and decompresses to its decoded file;
+//     one that is missing (an older ferry) means the server sends the
+//     decoded file uncompressed, until the next import of that bundle
+//     writes it. Prune removes a gzip with its decoded file.
 //   - index.json is replaced atomically (temporary file, fsync, rename, fsync
-//     of the directory) after the bundle file and its decoded files are
-//     durable, under an exclusive flock, so a bundle is listed only when all
-//     of it is stored, several importers serialise, and readers see either
-//     the old or the new list.
+//     of the directory) after the bundle file and its decoded files and
+//     gzips are durable, under an exclusive flock, so a bundle is listed
+//     only when all of it is stored, several importers serialise, and
+//     readers see either the old or the new list.
 //   - A bundle file whose digest is not in index.json is invisible; a rerun of
 //     an interrupted Import replaces it, and Prune removes it. Temporary
 //     files (".*.tmp") are only written under the exclusive flock, so Import
 //     and Prune remove the ones a killed process left.
 //   - Prune removes, after index.json no longer lists the bundle, its file,
 //     every other bundle file index.json does not list, every decoded file
-//     that no listed bundle's encoded items name, and every blob it kept
-//     aside that no listed delta leaves to its base; it keeps the others.
+//     and gzip that no listed bundle's encoded items name, and every blob
+//     it kept aside that no listed delta leaves to its base; it keeps the
+//     others.
 //   - What Import stores and later serves or decodes is read from its own
 //     checked copy only, never again from the file it was given: a file
 //     changed after the caller verified it is refused (identity or blob
@@ -56,7 +68,7 @@
 //     ones it lists after, every listed bundle whole and served as before
 //     or after. A rerun finishes; what the killed run left is removed by
 //     the rerun (temporary files) or by the next Prune (a bundle file or
-//     decoded files nothing lists).
+//     decoded files and gzips nothing lists).
 package local
 
 import (
@@ -118,9 +130,10 @@ const (
 	StepImportCopied       = "import:copied"        // the bundle copied to a temporary file, synced
 	StepImportChecked      = "import:checked"       // the copy's identity and blobs checked
 	StepImportRenamed      = "import:renamed"       // the copy renamed into bundles/, directory synced (not listed)
-	StepImportDecoded      = "import:decoded"       // decoded files written to temporary files, durable
+	StepImportDecoded      = "import:decoded"       // decoded files and their gzips written to temporary files, durable
 	StepImportFileRenamed  = "import:file-renamed"  // one decoded file renamed into place (once per file)
-	StepImportFilesSynced  = "import:files-synced"  // every decoded file in place, directory synced
+	StepImportGzipRenamed  = "import:gzip-renamed"  // one gzip of a decoded file renamed into place (once per file)
+	StepImportFilesSynced  = "import:files-synced"  // every decoded file and gzip in place, directories synced
 	StepImportIndexWritten = "import:index-written" // the new index.json written to a temporary file, synced
 	StepImportListed       = "import:listed"        // index.json replaced, directory synced: the bundle is listed
 
@@ -138,7 +151,7 @@ const (
 // blobs for a delta.
 func ImportSteps() []string {
 	return []string{StepImportLocked, StepImportTempsRemoved, StepImportCopied, StepImportChecked, StepImportRenamed,
-		StepImportDecoded, StepImportFileRenamed, StepImportFilesSynced, StepImportIndexWritten, StepImportListed}
+		StepImportDecoded, StepImportFileRenamed, StepImportGzipRenamed, StepImportFilesSynced, StepImportIndexWritten, StepImportListed}
 }
 
 // PruneSteps: see ImportSteps.
@@ -441,8 +454,8 @@ func (s *Store) importBundle(ctx context.Context, r *bundle.Reader, info store.B
 	for _, in := range infos {
 		if in.Digest == r.Digest() {
 			// Already there, with the same manifest, checked when it
-			// was imported; write the decoded files a ferry that did not
-			// keep them left out.
+			// was imported; write the decoded files and gzips a ferry
+			// that did not keep them left out.
 			if err := s.decodeFiles(ctx, in.Digest, r.Manifest(), false); err != nil {
 				return fmt.Errorf("importing %s: %w", r.Path(), err)
 			}
