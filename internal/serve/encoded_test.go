@@ -47,11 +47,16 @@ func encodedZip(t *testing.T, name string, size int) testbundle.Zip {
 	return testbundle.EncodeZip(t, mod, "v1.0.0", map[string][]byte{"go.mod": []byte("module " + mod + "\n"), "x.go": src})
 }
 
-// checkZip checks GET, HEAD and If-None-Match of an encoded zip against
+// identity is the header of a client that does not accept gzip (net/http's
+// asks for it unless a request names an Accept-Encoding).
+var identity = []string{"Accept-Encoding", "identity"}
+
+// checkZip checks GET, HEAD and If-None-Match of an encoded zip, by a
+// client that does not accept gzip (gzip_test.go has the others), against
 // want (the decoded zip's bytes and digest).
 func checkZip(t *testing.T, e *env, what, p string, want []byte, digest string) {
 	t.Helper()
-	resp, body := e.do(t, "GET", p)
+	resp, body := e.do(t, "GET", p, identity...)
 	if resp.StatusCode != 200 || !bytes.Equal([]byte(body), want) {
 		t.Errorf("%s: GET %s = %d, %d bytes, want 200 and the %d decoded bytes", what, p, resp.StatusCode, len(body), len(want))
 	}
@@ -60,15 +65,15 @@ func checkZip(t *testing.T, e *env, what, p string, want []byte, digest string) 
 		resp.Header.Get("Content-Type") != "application/zip" || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
 		t.Errorf("%s: GET %s: length %d, headers %v; want length %d, ETag %s", what, p, resp.ContentLength, resp.Header, len(want), etag)
 	}
-	resp, body = e.do(t, "HEAD", p)
+	resp, body = e.do(t, "HEAD", p, identity...)
 	if resp.StatusCode != 200 || body != "" || resp.ContentLength != int64(len(want)) || resp.Header.Get("ETag") != etag {
 		t.Errorf("%s: HEAD %s = %d, %d body bytes, length %d, ETag %s", what, p, resp.StatusCode, len(body), resp.ContentLength, resp.Header.Get("ETag"))
 	}
-	resp, body = e.do(t, "GET", p, "If-None-Match", etag)
+	resp, body = e.do(t, "GET", p, append(identity, "If-None-Match", etag)...)
 	if resp.StatusCode != http.StatusNotModified || body != "" {
 		t.Errorf("%s: If-None-Match %s = %d, %d bytes", what, p, resp.StatusCode, len(body))
 	}
-	resp, _ = e.do(t, "GET", p, "If-None-Match", `"sha256:00"`)
+	resp, _ = e.do(t, "GET", p, append(identity, "If-None-Match", `"sha256:00"`)...)
 	if resp.StatusCode != 200 {
 		t.Errorf("%s: If-None-Match of another digest = %d", what, resp.StatusCode)
 	}
@@ -98,8 +103,17 @@ func TestEncodedZips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := withFiles.srv.StoreSize(), fi.Size()+int64(len(big.Decoded)+len(small.Decoded)); got != want {
-		t.Errorf("local store: StoreSize = %d, want the bundle file and both decoded zips, %d", got, want)
+	gzSize := int64(0)
+	for _, z := range []testbundle.Zip{big, small} {
+		gz, err := st.Gzip(context.Background(), z.FileDigest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gzSize += gz.Size()
+		gz.Close()
+	}
+	if got, want := withFiles.srv.StoreSize(), fi.Size()+int64(len(big.Decoded)+len(small.Decoded))+gzSize; got != want {
+		t.Errorf("local store: StoreSize = %d, want the bundle file, both decoded zips and their gzips, %d", got, want)
 	}
 	if got := decoding.srv.StoreSize(); got != fi.Size() {
 		t.Errorf("store without files: StoreSize = %d, want the bundle file, %d", got, fi.Size())
@@ -136,7 +150,7 @@ func TestEncodedZips(t *testing.T) {
 	if err := os.WriteFile(fp, marked, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, body := withFiles.do(t, "GET", bigPath); body != string(marked) {
+	if _, body := withFiles.do(t, "GET", bigPath, identity...); body != string(marked) {
 		t.Errorf("local store: GET did not send the decoded file (%d bytes)", len(body))
 	}
 	if _, body := decoding.do(t, "GET", bigPath); body != string(big.Decoded) {
@@ -156,7 +170,8 @@ func TestEncodedZips(t *testing.T) {
 }
 
 // TestEncodedZipsLoad: concurrent GETs of encoded zips from the local
-// store all get the whole decoded zip.
+// store all get the whole decoded zip: half of the clients accept gzip
+// (net/http's default) and get it compressed, half do not.
 func TestEncodedZipsLoad(t *testing.T) {
 	dir := t.TempDir()
 	zips := map[string]testbundle.Zip{}
@@ -172,10 +187,19 @@ func TestEncodedZipsLoad(t *testing.T) {
 	testbundle.Import(t, st, testbundle.WriteEncoded(t, dir, "enc.ferry", "", nil, zips))
 	e := serveStore(t, st)
 	errs := make(chan error, 8)
-	for range 8 {
+	for i := range 8 {
+		gzip := i%2 == 0
 		go func() {
 			for f, z := range zips {
-				resp, err := http.Get(e.ts.URL + "/" + f)
+				req, err := http.NewRequest("GET", e.ts.URL+"/"+f, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !gzip {
+					req.Header.Set(identity[0], identity[1])
+				}
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					errs <- err
 					return
@@ -183,9 +207,9 @@ func TestEncodedZipsLoad(t *testing.T) {
 				var buf bytes.Buffer
 				_, err = buf.ReadFrom(resp.Body)
 				resp.Body.Close()
-				if err != nil || resp.StatusCode != 200 || !bytes.Equal(buf.Bytes(), z.Decoded) ||
-					resp.Header.Get("Content-Length") != strconv.Itoa(len(z.Decoded)) {
-					errs <- fmt.Errorf("GET %s = %d, %d bytes, %v", f, resp.StatusCode, buf.Len(), err)
+				if err != nil || resp.StatusCode != 200 || !bytes.Equal(buf.Bytes(), z.Decoded) || resp.Uncompressed != gzip ||
+					!gzip && resp.Header.Get("Content-Length") != strconv.Itoa(len(z.Decoded)) {
+					errs <- fmt.Errorf("GET %s (gzip %v) = %d, %d bytes, decompressed %v, %v", f, gzip, resp.StatusCode, buf.Len(), resp.Uncompressed, err)
 					return
 				}
 			}

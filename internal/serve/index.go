@@ -58,7 +58,7 @@ type index struct {
 	modules    []Module           // sorted by path, toolchain module excluded
 	toolchains []string           // goX.Y.Z, sorted
 	bundles    []store.BundleInfo // oldest import first
-	storeSize  int64              // bundle files, and the decoded zips of a store.FileStore
+	storeSize  int64              // bundle files, and the decoded zips (and gzips) of a store.FileStore
 	oci        *ociIndex          // the images, for the OCI distribution API (ociapi.go)
 }
 
@@ -78,8 +78,10 @@ func buildIndex(ctx context.Context, st store.Store, infos []store.BundleInfo, l
 	versions := map[string]map[string]bool{}
 	infoFiles := map[string]map[string]bool{} // escaped module -> versions with .info
 	toolchains := map[string]bool{}
-	// A store that keeps decoded zips (the local store) holds each once.
+	// A store that keeps decoded zips (the local store) holds each once,
+	// and perhaps a gzip of each.
 	_, keepsFiles := st.(store.FileStore)
+	gzs, _ := st.(store.GzipStore)
 	decoded := map[string]bool{}
 	for _, in := range infos {
 		ix.storeSize += in.Size
@@ -97,6 +99,12 @@ func buildIndex(ctx context.Context, st store.Store, infos []store.BundleInfo, l
 			if keepsFiles && it.Encoded() && !decoded[it.FileDigest] {
 				decoded[it.FileDigest] = true
 				ix.storeSize += it.FileSize
+				if gzs != nil {
+					if b, err := gzs.Gzip(ctx, it.FileDigest); err == nil {
+						ix.storeSize += b.Size()
+						b.Close()
+					}
+				}
 			}
 			if err := addItem(ctx, st, ix, in.Digest, it, log); err != nil {
 				return nil, err

@@ -29,6 +29,19 @@
 //     it at import), exactly as a blob, else decoded as it is sent (pooled
 //     decoders, checked against the manifest's size and digest; the
 //     connection is cut short if they differ), without Range support.
+//   - Compressed on the wire, never per request: a plain request (below)
+//     for an encoded zip whose Accept-Encoding accepts gzip (the go
+//     command's net/http client sends "gzip" and decompresses) is answered
+//     with the gzip the store wrote at import (store.GzipStore: the local
+//     store), as a blob (sendfile), with Content-Encoding: gzip, the
+//     gzip's Content-Length, ETag "<zip digest>+gzip" (another
+//     representation, another tag) and no Accept-Ranges. Every other
+//     request for it (no gzip accepted, or Range, If-Range, If-Match,
+//     If-Unmodified-Since; no gzip kept) gets the decoded zip as above, so
+//     a Range is always of the decoded zip's bytes (206, identity). HEAD
+//     gives the headers GET would. Answers for an encoded zip carry
+//     Vary: Accept-Encoding when the store keeps gzips. The go command
+//     checks the h1: hash of the zip it decompressed, as of any zip.
 //   - A request with Range, If-Match, If-Unmodified-Since or If-Range is
 //     answered by http.ServeContent; the others (the go command's) get the
 //     same answer (200, 304 for a matching If-None-Match, headers for HEAD)
@@ -79,6 +92,7 @@ type Options struct {
 type Server struct {
 	st    store.Store
 	files store.FileStore // st, if it keeps decoded files; else nil
+	gz    store.GzipStore // st, if it keeps their gzips; else nil
 	log   *slog.Logger
 
 	ix        atomic.Pointer[index]
@@ -99,6 +113,7 @@ func New(st store.Store, opt Options) (*Server, error) {
 	}
 	srv := &Server{st: st, log: log}
 	srv.files, _ = st.(store.FileStore)
+	srv.gz, _ = st.(store.GzipStore)
 	srv.bufs.New = func() any { b := make([]byte, smallMax); return &b }
 	return srv, nil
 }
@@ -187,7 +202,8 @@ func (s *Server) Bundles() []store.BundleInfo {
 }
 
 // StoreSize returns the bytes the store held at the last Refresh: its
-// bundle files, and the decoded zips it keeps (store.FileStore), each once.
+// bundle files, and the decoded zips it keeps (store.FileStore) and their
+// gzips (store.GzipStore), each once.
 func (s *Server) StoreSize() int64 {
 	if ix := s.ix.Load(); ix != nil {
 		return ix.storeSize
@@ -277,7 +293,7 @@ func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, p string, t
 	}
 	if t.data != nil {
 		if plain(r) {
-			if !answered(w, r, t.size) {
+			if !answered(w, r, t.size, true) {
 				w.WriteHeader(http.StatusOK)
 				w.Write(t.data)
 			}
@@ -288,8 +304,19 @@ func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, p string, t
 	}
 	var b store.Blob
 	if t.enc != nil {
-		// An encoded zip: the decoded file the store keeps is sent as
-		// any other blob; without one, the zip is decoded as it is sent.
+		// An encoded zip: to a plain request that accepts gzip, the gzip
+		// the store keeps of it; else the decoded file the store keeps,
+		// sent as any other blob; without one, the zip is decoded as it
+		// is sent.
+		if s.gz != nil {
+			h.Set("Vary", "Accept-Encoding")
+			if plain(r) && acceptsGzip(r.Header) {
+				if gz := s.gzipFile(r.Context(), p, t); gz != nil {
+					s.sendGzip(w, r, p, t, gz)
+					return
+				}
+			}
+		}
 		if b = s.decodedFile(r.Context(), p, t); b == nil {
 			s.sendDecoded(w, r, p, t)
 			return
@@ -312,9 +339,16 @@ func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, p string, t
 		http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(b, 0, b.Size()))
 		return
 	}
-	if answered(w, r, t.size) {
+	if answered(w, r, t.size, true) {
 		return
 	}
+	s.sendBlob(w, r, p, t, b)
+}
+
+// sendBlob sends b, the t.size bytes of the answer t to a plain GET, with
+// sendfile if it is part of a local file and large, else with one read if
+// small, else through a copy buffer. Headers are set (answered).
+func (s *Server) sendBlob(w http.ResponseWriter, r *http.Request, p string, t *target, b store.Blob) {
 	if fr, ok := b.(fileRanger); ok && t.size >= sendfileMin {
 		s.sendFileRange(w, r, t, fr)
 		return
@@ -327,6 +361,71 @@ func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, p string, t
 	if n, err := io.Copy(w, io.NewSectionReader(b, 0, t.size)); err != nil || n != t.size {
 		s.log.Debug("sending blob", "path", p, "sent", n, "size", t.size, "err", err)
 	}
+}
+
+// gzipETag is the ETag of the gzip of the answer whose digest is digest:
+// another representation, so another tag.
+func gzipETag(digest string) string { return `"` + digest + `+gzip"` }
+
+// gzipFile opens the gzip that the store keeps of the encoded target t's
+// decoded zip (store.GzipStore), or returns nil if it keeps none.
+func (s *Server) gzipFile(ctx context.Context, p string, t *target) store.Blob {
+	b, err := s.gz.Gzip(ctx, t.digest)
+	if err != nil {
+		lvl := slog.LevelWarn
+		if errors.Is(err, fs.ErrNotExist) {
+			lvl = slog.LevelDebug // a bundle imported by a ferry that kept none
+		}
+		s.log.Log(ctx, lvl, "no gzip of the decoded zip; sending it uncompressed", "path", p, "digest", t.digest, "err", err)
+		return nil
+	}
+	return b
+}
+
+// sendGzip answers a plain request for the encoded zip t with gz, the gzip
+// of its decoded zip: Content-Encoding gzip, the gzip's length, ETag
+// gzipETag. No Accept-Ranges: ranges are of the decoded zip, which a
+// request with Range gets (http.ServeContent), under its own ETag.
+func (s *Server) sendGzip(w http.ResponseWriter, r *http.Request, p string, t *target, gz store.Blob) {
+	defer gz.Close()
+	h := w.Header()
+	h.Set("ETag", gzipETag(t.digest))
+	h.Set("Content-Encoding", "gzip")
+	a := *t // the answer: the gzip's bytes
+	a.size = gz.Size()
+	if answered(w, r, a.size, false) {
+		return
+	}
+	s.sendBlob(w, r, p, &a, gz)
+}
+
+// acceptsGzip reports whether the Accept-Encoding of a request accepts
+// gzip: "gzip" (or "x-gzip") with a weight above 0, or "*" with one when
+// gzip is not named. A weight that does not parse counts as 0.
+func acceptsGzip(h http.Header) bool {
+	star := false
+	for _, v := range h.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			q := 1.0
+			for _, param := range strings.Split(params, ";") {
+				name, val, _ := strings.Cut(param, "=")
+				if strings.EqualFold(strings.TrimSpace(name), "q") {
+					var err error
+					if q, err = strconv.ParseFloat(strings.TrimSpace(val), 64); err != nil {
+						q = 0
+					}
+				}
+			}
+			switch strings.ToLower(strings.TrimSpace(coding)) {
+			case "gzip", "x-gzip":
+				return q > 0
+			case "*":
+				star = q > 0
+			}
+		}
+	}
+	return star
 }
 
 // decodedFile opens the decoded zip that the store keeps for the encoded
@@ -370,10 +469,9 @@ func (s *Server) sendDecoded(w http.ResponseWriter, r *http.Request, p string, t
 		internalError(w, p)
 		return
 	}
-	if answered(w, r, t.size) {
+	if answered(w, r, t.size, false) {
 		return
 	}
-	w.Header().Del("Accept-Ranges")
 	w.WriteHeader(http.StatusOK)
 	if err := s.decoders.Decode(r.Context(), w, io.NewSectionReader(b, 0, t.enc.size), t.size, t.digest); err != nil {
 		// The client went away, or the blob is bad (the connection is
@@ -394,16 +492,20 @@ func plain(r *http.Request) bool {
 
 // answered answers a plain request that needs no body, as http.ServeContent
 // would: 304 for a matching If-None-Match, the headers alone for HEAD. For
-// a GET it sets Accept-Ranges and Content-Length (size) and reports false.
-// ETag, Content-Type and Cache-Control are already set.
-func answered(w http.ResponseWriter, r *http.Request, size int64) bool {
+// a GET it sets Content-Length (size) and, with ranges, Accept-Ranges, and
+// reports false. ETag, Content-Type, Cache-Control and any
+// Content-Encoding are already set.
+func answered(w http.ResponseWriter, r *http.Request, size int64, ranges bool) bool {
 	h := w.Header()
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, h.Get("ETag")) {
 		h.Del("Content-Type")
+		h.Del("Content-Encoding")
 		w.WriteHeader(http.StatusNotModified)
 		return true
 	}
-	h.Set("Accept-Ranges", "bytes")
+	if ranges {
+		h.Set("Accept-Ranges", "bytes")
+	}
 	h.Set("Content-Length", strconv.FormatInt(size, 10))
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
@@ -415,7 +517,7 @@ func answered(w http.ResponseWriter, r *http.Request, size int64) bool {
 // internalError answers 500 for path p, without the headers of the answer.
 func internalError(w http.ResponseWriter, p string) {
 	h := w.Header()
-	for _, k := range []string{"ETag", "Cache-Control", "Accept-Ranges", "Content-Length"} {
+	for _, k := range []string{"ETag", "Cache-Control", "Accept-Ranges", "Content-Length", "Content-Encoding"} {
 		h.Del(k)
 	}
 	http.Error(w, "internal error reading "+p, http.StatusInternalServerError)
