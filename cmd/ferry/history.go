@@ -258,7 +258,8 @@ func (a *app) rollbackCmd() *cobra.Command {
 right after an earlier install (default: the one before the last), in one
 atomic step as install does: the generation that install made becomes
 current again. Only the previous generation is kept, so rollback goes back
-one install. The bundles installed after it are dropped from 'ferry state';
+one install; with one bundle installed, rollback goes back past it, which
+is 'ferry uninstall'. The bundles installed after it are dropped from 'ferry state';
 installing one of them again brings it back.
 TO is NAME@VERSION, a version, a name, a generation, or at least 8 hex digits
 of its bundle or manifest digest ('ferry ls' shows both).`,
@@ -276,6 +277,11 @@ of its bundle or manifest digest ('ferry ls' shows both).`,
 			}
 			if a.json {
 				return a.printJSON(rep)
+			}
+			if rep.Uninstalled != nil {
+				fmt.Fprintf(a.stdout, "rolled back %s past its first install: ", rep.Prefix)
+				a.printUninstall(rep.Uninstalled)
+				return nil
 			}
 			fmt.Fprintf(a.stdout, "rolled back %s to %s (generation %s, was %s)\n", rep.Prefix, rep.To.Label(), rep.Generation, rep.From)
 			for _, b := range rep.Dropped {

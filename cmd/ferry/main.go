@@ -71,7 +71,7 @@ GOSUMDB left at its default.
 	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "no progress bars")
 	root.AddCommand(a.packCmd(), a.verifyCmd(), a.installCmd(), a.lsCmd(), a.keyCmd(), a.versionCmd())
 	root.AddCommand(a.serveCmd(), a.importCmd())
-	root.AddCommand(a.diffCmd(), a.stateCmd(), a.rollbackCmd(), a.pruneCmd())
+	root.AddCommand(a.diffCmd(), a.stateCmd(), a.rollbackCmd(), a.uninstallCmd(), a.pruneCmd())
 	root.AddCommand(a.imageCmd())
 	root.AddCommand(a.pushCmd())
 	return root

@@ -262,3 +262,38 @@ func writeAtomic(path string, data []byte, mode fs.FileMode) (err error) {
 	}
 	return nil
 }
+
+// Unset removes every line that sets one of keys from the go env file at
+// path, as `go env -u` does, and reports whether it changed the file. The
+// file is replaced atomically; a missing file or key is not an error.
+func Unset(path string, keys ...string) (bool, error) {
+	target := path
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		target = resolved
+	}
+	data, err := os.ReadFile(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading go env file: %w", err)
+	}
+	mode := fs.FileMode(0o644)
+	if fi, err := os.Stat(target); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	var buf bytes.Buffer
+	removed := false
+	for _, line := range splitLines(data) {
+		if key, _, ok := parseLine(line); ok && slices.Contains(keys, key) {
+			removed = true
+			continue
+		}
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
+	if !removed {
+		return false, nil
+	}
+	return true, writeAtomic(target, buf.Bytes(), mode)
+}

@@ -260,7 +260,7 @@ func (p *Prefix) Install(ctx context.Context, src Source, opt Options) (_ *Repor
 		log.Info("bundle already installed", "prefix", prefix, "manifest", digest, "generation", cur.gen)
 		rep.AlreadyInstalled = true
 		rep.Generation = cur.gen
-		return rep, pointGoEnv(envFile, rep)
+		return rep, p.pointGoEnv(envFile, rep)
 	}
 	if err := checkWritable(prefix); err != nil {
 		return nil, err
@@ -386,7 +386,7 @@ func (p *Prefix) Install(ctx context.Context, src Source, opt Options) (_ *Repor
 	rep.Warnings = append(rep.Warnings, p.removeGenerations(next, cur)...)
 	hook("tidied")
 
-	if err := pointGoEnv(envFile, rep); err != nil {
+	if err := p.pointGoEnv(envFile, rep); err != nil {
 		return rep, fmt.Errorf("installed into %s (generation %s), but: %w", prefix, next, err)
 	}
 	hook("goenv")
@@ -438,8 +438,9 @@ func (p *Prefix) removeGenerations(keep string, prev *installed) []string {
 }
 
 // pointGoEnv sets GOPROXY in the go env file and warns about settings there
-// that turn checksum verification off.
-func pointGoEnv(envFile string, rep *Report) error {
+// that turn checksum verification off. The value it replaces is recorded
+// first (once per file and key), for Uninstall to put back.
+func (p *Prefix) pointGoEnv(envFile string, rep *Report) error {
 	if envFile == "-" {
 		return nil
 	}
@@ -453,7 +454,11 @@ func pointGoEnv(envFile string, rep *Report) error {
 		rep.Warnings = append(rep.Warnings,
 			fmt.Sprintf("GOPROXY=%s is set in the environment and overrides the go env file; unset it or use GOPROXY=%s", v, rep.GOPROXY))
 	}
-	changed, err := goenv.Set(envFile, map[string]string{"GOPROXY": rep.GOPROXY})
+	want := map[string]string{"GOPROXY": rep.GOPROXY}
+	if err := p.recordGoEnv(envFile, cur, want); err != nil {
+		return err
+	}
+	changed, err := goenv.Set(envFile, want)
 	if err != nil {
 		return fmt.Errorf("installing bundle: pointing the go command at the store: %w", err)
 	}

@@ -22,13 +22,17 @@ type RollbackReport struct {
 	Toolchain  string `json:"toolchain,omitempty"`
 	// Dropped are the bundles installed after To, now no longer installed.
 	Dropped []BundleRecord `json:"dropped"`
+	// Uninstalled is set when the rollback went back past the first
+	// install: everything was uninstalled (To is empty).
+	Uninstalled *UninstallReport `json:"uninstalled,omitempty"`
 }
 
 // Rollback puts the prefix back to the state right after an earlier
 // install: .ferry/current is switched back to the generation that install
 // made (its store, toolchain and state), so the bundles installed after it
 // are no longer listed. to names the bundle (see FindRecord); "" means the
-// one before the last. It locks the prefix; the go env file is not touched
+// one before the last, and with one bundle installed, back past it: the
+// prefix is uninstalled (Uninstall). It locks the prefix; the go env file is not touched
 // (GOPROXY still names PREFIX/mod).
 func Rollback(ctx context.Context, prefix, to string, log *slog.Logger) (*RollbackReport, error) {
 	abs, err := filepath.Abs(prefix)
@@ -60,8 +64,17 @@ func (p *Prefix) Rollback(ctx context.Context, to string) (*RollbackReport, erro
 	}
 	var i int
 	if to == "" {
+		if len(st.Bundles) == 1 {
+			// Back past the first install: the state before it, which
+			// is nothing installed.
+			un, err := p.Uninstall(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return &RollbackReport{Prefix: p.dir, From: cur.gen, Dropped: un.Removed, Uninstalled: un}, nil
+		}
 		if len(st.Bundles) < 2 {
-			return nil, fmt.Errorf("rolling back %s: %d bundle(s) installed, nothing earlier to go back to", p.dir, len(st.Bundles))
+			return nil, fmt.Errorf("rolling back %s: nothing installed", p.dir)
 		}
 		i = len(st.Bundles) - 2
 	} else if i, err = st.FindRecord(to); err != nil {
