@@ -142,7 +142,7 @@ func TestPackChecksOutputFirst(t *testing.T) {
 		filepath.Join(missing, "x.ferry"): "ferry: -o " + filepath.Join(missing, "x.ferry") + ": directory " + missing + " does not exist: create it first (mkdir -p " + missing + ")\n",
 		dir:                               "ferry: -o " + dir + ": is a directory: give a file name for the bundle\n",
 	} {
-		got, err := run(t, dir, env, ferry, "pack", "-o", out, "--module", "example.com/tiny@v1.0.0", "--toolchain", "go1.99.1", "--cache", cache)
+		got, err := run(t, dir, env, ferry, "pack", "--no-sign", "-o", out, "--module", "example.com/tiny@v1.0.0", "--toolchain", "go1.99.1", "--cache", cache)
 		if err == nil || got != want {
 			t.Errorf("pack -o %s: %v, said:\n%s\nwant:\n%s", out, err, got, want)
 		}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,9 @@ func smallBundle(t *testing.T, extra ...string) (*fixture, string) {
 	args := append([]string{"pack", ".", "-o", out, "--platform", "linux/amd64,windows/amd64",
 		"--toolchain", "go1.99.1", "--tool", "example.com/tool/cmd/hello@v1.0.0",
 		"--cache", filepath.Join(t.TempDir(), "cache")}, extra...)
+	if !slices.Contains(extra, "--sign-key") {
+		args = append(args, "--no-sign") // the unsigned path: proofs checked with the local key
+	}
 	mustRun(t, fx.project, fx.env, ferryBin(t), args...)
 	return fx, out
 }
@@ -391,7 +395,7 @@ func TestSignedBundles(t *testing.T) {
 	mustRun(t, keys, nil, ferry, "key", "generate", "mallory", "--dir", keys)
 	fx, signed := smallBundle(t, "--sign-key", filepath.Join(keys, "release.key"))
 	unsigned := filepath.Join(t.TempDir(), "unsigned.ferry")
-	mustRun(t, fx.project, fx.env, ferry, "pack", ".", "-o", unsigned, "--toolchain", "go1.99.1", "--cache", filepath.Join(t.TempDir(), "c"))
+	mustRun(t, fx.project, fx.env, ferry, "pack", "--no-sign", ".", "-o", unsigned, "--toolchain", "go1.99.1", "--cache", filepath.Join(t.TempDir(), "c"))
 
 	out := mustRun(t, keys, fx.env, ferry, "verify", signed, "--key", filepath.Join(keys, "release.pub"))
 	if !strings.Contains(out, "signed by release") {
@@ -422,7 +426,7 @@ func TestSignedBundles(t *testing.T) {
 func TestPackIsReproducible(t *testing.T) {
 	fx, first := smallBundle(t)
 	second := filepath.Join(t.TempDir(), "again.ferry")
-	mustRun(t, fx.project, fx.env, ferryBin(t), "pack", ".", "-o", second, "--platform", "linux/amd64,windows/amd64",
+	mustRun(t, fx.project, fx.env, ferryBin(t), "pack", "--no-sign", ".", "-o", second, "--platform", "linux/amd64,windows/amd64",
 		"--toolchain", "go1.99.1", "--tool", "example.com/tool/cmd/hello@v1.0.0", "--cache", filepath.Join(t.TempDir(), "cache2"))
 	a, _ := os.ReadFile(first)
 	b, _ := os.ReadFile(second)
@@ -439,7 +443,7 @@ func TestPackIsReproducible(t *testing.T) {
 func TestPackResumesFromCache(t *testing.T) {
 	fx := newFixture(t)
 	cache := filepath.Join(t.TempDir(), "cache")
-	args := []string{"pack", ".", "-o", filepath.Join(t.TempDir(), "a.ferry"), "--toolchain", "go1.99.1", "--cache", cache, "--json"}
+	args := []string{"pack", "--no-sign", ".", "-o", filepath.Join(t.TempDir(), "a.ferry"), "--toolchain", "go1.99.1", "--cache", cache, "--json"}
 	type result struct {
 		Items    int `json:"items"`
 		Transfer struct {

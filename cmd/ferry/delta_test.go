@@ -63,7 +63,7 @@ func TestDeltaInstallRollback(t *testing.T) {
 	writeProject(t, v1, env, "v1.0.0", false)
 	base := filepath.Join(work, "app-v1.ferry")
 	cache := filepath.Join(work, "cache")
-	mustRun(t, v1, env, ferry, "pack", ".", "-o", base, "--name", "app", "--bundle-version", "v1.0.0", "--cache", cache, "--toolchain", goVer)
+	mustRun(t, v1, env, ferry, "pack", "--no-sign", ".", "-o", base, "--name", "app", "--bundle-version", "v1.0.0", "--cache", cache, "--toolchain", goVer)
 
 	// Upstream moves on: new versions enter the checksum database.
 	srv.Add(lib("v1.2.0"), modtest.Module{Path: "example.com/extra", Version: "v1.0.0", Files: map[string]string{
@@ -72,9 +72,9 @@ func TestDeltaInstallRollback(t *testing.T) {
 	writeProject(t, v2, env, "v1.2.0", true)
 	delta := filepath.Join(work, "app-v2.delta.ferry")
 	full := filepath.Join(work, "app-v2.ferry")
-	out := mustRun(t, v2, env, ferry, "pack", ".", "-o", delta, "--base", base, "--name", "app", "--bundle-version", "v2.0.0", "--cache", cache, "--toolchain", goVer)
+	out := mustRun(t, v2, env, ferry, "pack", "--no-sign", ".", "-o", delta, "--base", base, "--name", "app", "--bundle-version", "v2.0.0", "--cache", cache, "--toolchain", goVer)
 	t.Logf("pack delta:\n%s", out)
-	mustRun(t, v2, env, ferry, "pack", ".", "-o", full, "--name", "app", "--bundle-version", "v2.0.0", "--cache", cache, "--toolchain", goVer)
+	mustRun(t, v2, env, ferry, "pack", "--no-sign", ".", "-o", full, "--name", "app", "--bundle-version", "v2.0.0", "--cache", cache, "--toolchain", goVer)
 	fiDelta, _ := os.Stat(delta)
 	fiFull, _ := os.Stat(full)
 	t.Logf("delta %d bytes, full %d bytes", fiDelta.Size(), fiFull.Size())
@@ -155,7 +155,7 @@ func TestDeltaInstallRollback(t *testing.T) {
 	exported := filepath.Join(work, "far.json")
 	mustRun(t, work, ferryEnv, ferry, "state", "export", "app@v1.0.0", "--prefix", prefix, "-o", exported)
 	delta2 := filepath.Join(work, "app-v2.delta2.ferry")
-	mustRun(t, v2, env, ferry, "pack", ".", "-o", delta2, "--base-manifest", exported, "--name", "app", "--bundle-version", "v2.0.0", "--cache", cache, "--toolchain", goVer)
+	mustRun(t, v2, env, ferry, "pack", "--no-sign", ".", "-o", delta2, "--base-manifest", exported, "--name", "app", "--bundle-version", "v2.0.0", "--cache", cache, "--toolchain", goVer)
 	mustRun(t, work, ferryEnv, ferry, "verify", delta2, "--base", base)
 
 	// Rollback: v1 builds again, v2 no longer resolves.

@@ -197,9 +197,32 @@ func TestPackInstallOffline(t *testing.T) {
 		"GOFLAGS=-modcacherw",
 		"CGO_ENABLED=0",
 	}
-	ferryEnv := append(farEnv[:len(farEnv):len(farEnv)], "PATH=/usr/bin:/bin:"+filepath.Dir(fx.goBinary(t)))
-	out, err := offline(t, work, ferryEnv, ferry, "verify", bundlePath)
+	if !strings.Contains(out, "created your signing key") {
+		t.Errorf("pack did not say it created the signing key:\n%s", out)
+	}
+	// ferry runs on a bare host: no go command on PATH.
+	ferryEnv := append(farEnv[:len(farEnv):len(farEnv)], "PATH=/usr/bin:/bin")
+	if _, err := exec.LookPath("/usr/bin/go"); err == nil {
+		t.Fatal("/usr/bin/go exists: this host is not bare")
+	}
+	// The bundle is signed (by default) by a key not trusted here, and
+	// there is no terminal: refused, naming the fingerprint and the fix,
+	// before any hashing.
+	out, err := offline(t, work, ferryEnv, ferry, "install", bundlePath, "--prefix", prefix)
+	if err == nil || !strings.Contains(out, "SHA256:") || !strings.Contains(out, "ferry key trust '") {
+		t.Fatalf("install of a bundle signed by an untrusted key: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(prefix); err == nil {
+		t.Errorf("the refused install left %s", prefix)
+	}
+	trustKey := out[strings.Index(out, "ferry key trust '")+len("ferry key trust '"):]
+	trustKey = trustKey[:strings.IndexByte(trustKey, '\'')]
+	out, err = offline(t, work, ferryEnv, ferry, "key", "trust", trustKey)
 	if err != nil {
+		t.Fatalf("key trust: %v\n%s", err, out)
+	}
+	out, err = offline(t, work, ferryEnv, ferry, "verify", bundlePath)
+	if err != nil || !strings.Contains(out, "signed by") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 	out, err = offline(t, work, ferryEnv, ferry, "install", bundlePath, "--prefix", prefix)
@@ -210,6 +233,21 @@ func TestPackInstallOffline(t *testing.T) {
 	out, err = offline(t, work, ferryEnv, ferry, "install", bundlePath, "--prefix", prefix)
 	if err != nil || !strings.Contains(out, "already installed") {
 		t.Fatalf("second install: %v\n%s", err, out)
+	}
+
+	// Another bare host, interactive: through a pseudo-terminal (script)
+	// the fingerprint is shown and the answer "y" trusts the key.
+	home2 := t.TempDir()
+	cmd := exec.Command("unshare", "-n", "--", "script", "-qec",
+		ferry+" install "+bundlePath+" --prefix "+filepath.Join(home2, "ferry")+" --goenv -", "/dev/null")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home2, "TERM=dumb"}
+	cmd.Stdin = strings.NewReader("y\n")
+	pty, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(pty), "key fingerprint SHA256:") || !strings.Contains(string(pty), "installed") {
+		t.Fatalf("interactive install through a pty: %v\n%s", err, pty)
+	}
+	if keys, err := os.ReadFile(filepath.Join(home2, ".config", "ferry", "trusted_keys")); err != nil || !strings.Contains(string(keys), trustKey) {
+		t.Errorf("the key accepted at the prompt is not in trusted_keys: %v %q", err, keys)
 	}
 
 	// A copy of the project as the offline developer has it.

@@ -70,7 +70,7 @@ func TestImageBuildOffline(t *testing.T) {
 	}
 	mustRun(t, proj, env, "go", "mod", "tidy")
 	bundlePath := filepath.Join(work, "svc.ferry")
-	mustRun(t, proj, env, ferry, "pack", ".", "-o", bundlePath, "--platform", "linux/amd64,linux/arm64",
+	mustRun(t, proj, env, ferry, "pack", "--no-sign", ".", "-o", bundlePath, "--platform", "linux/amd64,linux/arm64",
 		"--toolchain", goVer, "--cache", filepath.Join(work, "cache"))
 
 	// The far side: fresh HOME, no network, the organisation's GOSUMDB.

@@ -38,6 +38,6 @@ files are never overwritten.`,
 	}
 	gen.Flags().StringVar(&dir, "dir", ".", "directory to write the key files in")
 	key.AddCommand(a.keySignCmd(), a.keyVerifyCmd())
-	key.AddCommand(gen)
+	key.AddCommand(gen, a.keyTrustCmd())
 	return key
 }

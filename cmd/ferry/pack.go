@@ -24,6 +24,7 @@ func (a *app) packCmd() *cobra.Command {
 		platforms    []string
 		tcs          []string
 		keyFile      string
+		noSign       bool
 		heads        []string
 		baseFile     string
 		baseManifest string
@@ -89,12 +90,8 @@ but that could not be fetched are listed as warnings.`,
 				}
 				opt.SumDBHeads = append(opt.SumDBHeads, data...)
 			}
-			if keyFile != "" {
-				s, err := sign.LoadSigner(keyFile)
-				if err != nil {
-					return err
-				}
-				opt.Signer = s
+			if opt.Signer, opt.SignerKey, err = a.packSigner(keyFile, noSign); err != nil {
+				return err
 			}
 			if e := os.Getenv("SOURCE_DATE_EPOCH"); e != "" {
 				sec, err := strconv.ParseInt(e, 10, 64)
@@ -147,6 +144,7 @@ but that could not be fetched are listed as warnings.`,
 	f.StringArrayVar(&opt.Tools, "tool", nil, "`PACKAGE@VERSION` to carry for 'go install PACKAGE@VERSION' (repeatable)")
 	f.StringArrayVar(&opt.Modules, "module", nil, "extra MODULE@VERSION to carry (repeatable)")
 	f.StringVar(&keyFile, "sign-key", "", "sign the bundle with the private key in `FILE` (made by 'ferry key generate')")
+	f.BoolVar(&noSign, "no-sign", false, "write an unsigned bundle (the far side then needs the checksum database's key)")
 	f.StringArrayVar(&heads, "sumdb-head", nil, "earlier checksum database tree head to prove consistent: a saved signed head note (e.g. GOPATH/pkg/sumdb/NAME/latest) or a bundle (repeatable)")
 	f.StringVar(&baseFile, "base", "", "write a delta: carry only what this earlier bundle lacks")
 	f.StringVar(&baseManifest, "base-manifest", "", "write a delta against a bundle the far side has, from its manifest `FILE` (written by 'ferry state export')")

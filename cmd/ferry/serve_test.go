@@ -60,7 +60,7 @@ func TestServeOffline(t *testing.T) {
 	work := t.TempDir()
 	cache := filepath.Join(work, "cache")
 	b1 := filepath.Join(work, "one.ferry")
-	mustRun(t, fx.project, fx.env, ferry, "pack", ".", "-q", "-o", b1, "--platform", "linux/amd64",
+	mustRun(t, fx.project, fx.env, ferry, "pack", "--no-sign", ".", "-q", "-o", b1, "--platform", "linux/amd64",
 		"--toolchain", "go1.99.1", "--tool", "example.com/tool/cmd/hello@v1.0.0",
 		"--module", "example.com/extra@v1.0.0", "--cache", cache)
 
@@ -127,7 +127,7 @@ echo "== 404 for an unknown module"; test "$(curl -s -o /dev/null -w '%{http_cod
 	}})
 	fx.srv.Add(more...)
 	b2 := filepath.Join(work, "two.ferry")
-	mustRun(t, work, fx.env, ferry, "pack", "-q", "-o", b2, "--platform", "linux/amd64", "--toolchain", "go1.99.1",
+	mustRun(t, work, fx.env, ferry, "pack", "--no-sign", "-q", "-o", b2, "--platform", "linux/amd64", "--toolchain", "go1.99.1",
 		"--module", "example.com/lib@v1.2.0", "--sumdb-head", b1, "--cache", cache)
 
 	// Bundle 2 is imported while the server runs; the client holds T1.

@@ -18,6 +18,8 @@ type trustFlags struct {
 	jobs     int
 	deep     bool
 	bases    []string
+	// trustedKeys is the trusted keys file ("" for the user's).
+	trustedKeys string
 }
 
 func (t *trustFlags) add(cmd *cobra.Command) {
@@ -25,6 +27,7 @@ func (t *trustFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&t.sumdbKey, "sumdb-key", "", "verifier key of the checksum database (default: from the local go command)")
 	cmd.Flags().IntVarP(&t.jobs, "jobs", "j", runtime.GOMAXPROCS(0), "parallel checks")
 	cmd.Flags().BoolVar(&t.deep, "deep", false, "recompute every zip's h1: hash even when a trusted signature vouches for them")
+	cmd.Flags().StringVar(&t.trustedKeys, "trusted-keys", "", "file of trusted signer keys, one per line (default: user config dir/ferry/trusted_keys)")
 	cmd.Flags().StringArrayVar(&t.bases, "base", nil, "for a delta bundle: its base bundle file (repeatable for a chain of deltas)")
 }
 
@@ -49,19 +52,13 @@ func (a *app) check(ctx context.Context, path string, t *trustFlags, finder *bas
 		r = l
 		closeAll = func() { closeBase(); f.Close() }
 	}
-	vs, err := verifiers(t.keys)
+	// Trust first: every trust problem is found before any hashing.
+	opt, err := a.trustOptions(ctx, r, t, goroots)
 	if err != nil {
 		closeAll()
 		return nil, nil, nil, err
 	}
-	opt := verify.Options{Signers: vs, Jobs: t.jobs, Deep: t.deep, LeaveEncoded: leaveEncoded}
-	if m := r.Manifest(); m.SumDB != nil {
-		trust := verify.LocalTrust(ctx, m.SumDB.Name, t.sumdbKey, goroots...)
-		opt.SumDBKey, opt.NoSumDB = trust.SumDBKey, trust.NoSumDB
-		// A bundle signed by a key the user trusts vouches for the checksum
-		// database key it recorded.
-		opt.TrustBundleKey = vs != nil
-	}
+	opt.LeaveEncoded = leaveEncoded
 	prog := a.newProgress()
 	var total int64
 	for _, b := range r.Blobs() {

@@ -233,7 +233,7 @@ func TestTamperedSignature(t *testing.T) {
 	}
 	for name, tamper := range cases {
 		t.Run(name, func(t *testing.T) {
-			p, err := planBundle(m, signer, nil)
+			p, err := planBundle(m, signer, "", nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -38,6 +38,10 @@ const (
 	// SignatureAnnotation on the OCI manifest holds a golang.org/x/mod/sumdb/note
 	// signed note whose text is SignedText(digest of the ferry manifest).
 	SignatureAnnotation = "dev.ferry.signature"
+	// SignerKeyAnnotation holds the verifier key of the signer, as the
+	// signer claims it: not trusted by itself, it lets the far side show
+	// the key's fingerprint and ask whether to trust it.
+	SignerKeyAnnotation = "dev.ferry.signer-key"
 )
 
 // SchemaVersion is the version of the Manifest format written by this code.

@@ -51,6 +51,7 @@ type Reader struct {
 	manifestDigest string // ferry Manifest (config) blob
 	digest         string // OCI image manifest
 	signature      string
+	signerKey      string
 
 	blobs    []Blob
 	byDigest map[string]int
@@ -357,6 +358,7 @@ func (r *Reader) checkMetadata(data map[string]*entry) error {
 	r.manifestDigest = om.Config.Digest
 	r.digest = md.Digest
 	r.signature = om.Annotations[SignatureAnnotation]
+	r.signerKey = om.Annotations[SignerKeyAnnotation]
 	return nil
 }
 
@@ -468,6 +470,11 @@ func (r *Reader) Digest() string { return r.digest }
 
 // Signature returns the signed note text, "" if the bundle is unsigned.
 func (r *Reader) Signature() string { return r.signature }
+
+// SignerKey returns the verifier key the signer recorded beside the
+// signature ("" if none): a claim, trusted only once the user trusts the
+// key (its fingerprint confirmed, or given as --key).
+func (r *Reader) SignerKey() string { return r.signerKey }
 
 // CheckSignature verifies the bundle's signature with the verifiers and checks
 // that it signs this bundle's ferry Manifest. It returns the signer's name.

@@ -39,6 +39,9 @@ func (s FileSource) OpenBlob(ctx context.Context, digest string) (io.ReadCloser,
 // WriteOptions controls Write.
 type WriteOptions struct {
 	Signer  note.Signer // nil: unsigned
+	// SignerKey is the verifier key of Signer, recorded beside the
+	// signature (SignerKeyAnnotation); "" records none.
+	SignerKey string
 	ModTime time.Time   // of every tar entry, truncated to seconds; zero: Unix 0
 	// Progress, if not nil, is called as item blobs are copied with the running
 	// total of item bytes written so far (it ends at the sum of the sizes of the
@@ -62,7 +65,7 @@ func Write(ctx context.Context, path string, m *Manifest, src BlobSource, opt Wr
 	if opt.Omit != nil && m.Base == nil {
 		return "", fmt.Errorf("writing bundle %s: blobs left out of a bundle that names no base", path)
 	}
-	plan, err := planBundle(m, opt.Signer, opt.Omit)
+	plan, err := planBundle(m, opt.Signer, opt.SignerKey, opt.Omit)
 	if err != nil {
 		return "", fmt.Errorf("writing bundle %s: %w", path, err)
 	}
@@ -115,7 +118,7 @@ type plan struct {
 	itemFile         map[string]string
 }
 
-func planBundle(m *Manifest, signer note.Signer, omit func(string) bool) (*plan, error) {
+func planBundle(m *Manifest, signer note.Signer, signerKey string, omit func(string) bool) (*plan, error) {
 	p := &plan{itemFile: make(map[string]string)}
 	var err error
 	if p.config, err = EncodeManifest(m); err != nil {
@@ -156,6 +159,9 @@ func planBundle(m *Manifest, signer note.Signer, omit func(string) bool) (*plan,
 			return nil, fmt.Errorf("signing manifest: %w", err)
 		}
 		om.Annotations = map[string]string{SignatureAnnotation: string(sig)}
+		if signerKey != "" {
+			om.Annotations[SignerKeyAnnotation] = signerKey
+		}
 	}
 	if p.manifest, err = marshal(om); err != nil {
 		return nil, fmt.Errorf("encoding OCI manifest: %w", err)

@@ -65,6 +65,7 @@ type Options struct {
 	Name           string
 	Version        string
 	Signer         note.Signer // nil: unsigned
+	SignerKey      string      // the verifier key of Signer, recorded in the bundle ("" for none)
 	Jobs           int
 	CacheDir       string // persistent download cache (resume); "" = the user cache dir
 	// Compression is how module zips are encoded for transport: "better"
@@ -474,7 +475,7 @@ func Pack(ctx context.Context, opt Options) (*Result, error) {
 		}
 		written = total
 	}
-	wopt := bundle.WriteOptions{Signer: opt.Signer, ModTime: opt.ModTime, Progress: progress}
+	wopt := bundle.WriteOptions{Signer: opt.Signer, SignerKey: opt.SignerKey, ModTime: opt.ModTime, Progress: progress}
 	if opt.Base != nil {
 		m.Base = &bundle.Base{ManifestDigest: opt.BaseDigest, Name: opt.Base.Name, Version: opt.Base.Version}
 		wopt.Omit = omitInBase(opt.Base)

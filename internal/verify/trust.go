@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -15,6 +16,9 @@ type Trust struct {
 	SumDBKey string // verifier key of the checksum database
 	KeyFrom  string // where the key came from, for messages
 	NoSumDB  string // GONOSUMDB, else GOPRIVATE
+	// Missing says, when SumDBKey is "", why this host has none (for
+	// messages that say which fix applies here).
+	Missing string
 }
 
 // LocalTrust finds the verifier key for checksum database name: flagKey if
@@ -26,7 +30,11 @@ func LocalTrust(ctx context.Context, name, flagKey string, goroots ...string) Tr
 	if flagKey != "" {
 		t.SumDBKey, t.KeyFrom = flagKey, "--sumdb-key"
 	}
-	if g, err := gocmd.Find(); err == nil {
+	g, err := gocmd.Find()
+	if err != nil {
+		t.Missing = "this host has no go command to take its key from"
+	}
+	if err == nil {
 		r := &gocmd.Runner{Go: g, Env: os.Environ()}
 		if env, err := r.GoEnv(ctx, os.TempDir(), nil, "GOSUMDB", "GOROOT", "GONOSUMDB", "GOPRIVATE"); err == nil {
 			t.NoSumDB = env["GONOSUMDB"]
@@ -34,6 +42,7 @@ func LocalTrust(ctx context.Context, name, flagKey string, goroots ...string) Tr
 				t.NoSumDB = env["GOPRIVATE"]
 			}
 			if t.SumDBKey == "" {
+				t.Missing = fmt.Sprintf("the go command here (%s) has GOSUMDB=%s, not %s", g, env["GOSUMDB"], name)
 				if n, k, _, err := sumdbsnap.ParseGOSUMDB(env["GOSUMDB"]); err == nil && n == name {
 					if k == "" {
 						k, _ = sumdbsnap.GoRootKey(env["GOROOT"], name)
@@ -60,6 +69,9 @@ func LocalTrust(ctx context.Context, name, flagKey string, goroots ...string) Tr
 		if k, err := sumdbsnap.GoRootKey(root, name); err == nil {
 			t.SumDBKey, t.KeyFrom = k, "GOROOT "+root
 		}
+	}
+	if t.SumDBKey != "" {
+		t.Missing = ""
 	}
 	return t
 }
