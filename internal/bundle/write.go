@@ -38,11 +38,11 @@ func (s FileSource) OpenBlob(ctx context.Context, digest string) (io.ReadCloser,
 
 // WriteOptions controls Write.
 type WriteOptions struct {
-	Signer  note.Signer // nil: unsigned
+	Signer note.Signer // nil: unsigned
 	// SignerKey is the verifier key of Signer, recorded beside the
 	// signature (SignerKeyAnnotation); "" records none.
 	SignerKey string
-	ModTime time.Time   // of every tar entry, truncated to seconds; zero: Unix 0
+	ModTime   time.Time // of every tar entry, truncated to seconds; zero: Unix 0
 	// Progress, if not nil, is called as item blobs are copied with the running
 	// total of item bytes written so far (it ends at the sum of the sizes of the
 	// distinct item blobs).
