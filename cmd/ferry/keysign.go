@@ -40,8 +40,7 @@ the same kind of key that signs bundles. Check it on the far side with
 			if out == "" {
 				out = args[0] + ".sig"
 			}
-			// A torn write cannot pass for a signature: verify would refuse it.
-			if err := os.WriteFile(out, sig, 0o644); err != nil {
+			if err := writeFileAtomic(out, sig); err != nil {
 				return err
 			}
 			if a.json {

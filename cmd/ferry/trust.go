@@ -41,7 +41,7 @@ func (a *app) packSigner(keyFile string, noSign bool) (note.Signer, string, erro
 			fp, _ := sign.Fingerprint(vkey)
 			fmt.Fprintf(a.stderr, "ferry: created your signing key %s (%s, fingerprint %s); bundles you pack are signed with it.\n"+
 				"ferry: the far side trusts it on its first prompt (compare the fingerprint) or with --key %s\n",
-				path, sign.KeyName(vkey), fp, strings.TrimSuffix(path, ".key")+".pub")
+				path, sign.KeyName(vkey), fp, sign.UserPublicKey(dir))
 		}
 		keyFile = path
 	}
@@ -137,7 +137,7 @@ func (a *app) trustedSigner(f *bundle.Reader, t *trustFlags) (note.Verifiers, er
 		return nil, err
 	}
 	if dir, err := sign.ConfigDir(); err == nil {
-		if own, err := sign.VerifierKey(dir + string(os.PathSeparator) + "signing.pub"); err == nil {
+		if own, err := sign.VerifierKey(sign.UserPublicKey(dir)); err == nil {
 			known = append(known, own)
 		}
 	}

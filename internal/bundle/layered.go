@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"sort"
 
 	"golang.org/x/mod/sumdb/note"
@@ -22,8 +21,6 @@ type BlobStore interface {
 	Open(digest string) (*io.SectionReader, error)
 	// VerifyBlob re-hashes the blob and compares the result with digest.
 	VerifyBlob(ctx context.Context, digest string) error
-	// CopyBlob copies the blob to dst at its current offset.
-	CopyBlob(ctx context.Context, digest string, dst *os.File) (int64, error)
 }
 
 // Source is a bundle as verify, install and import read it: a bundle file
@@ -161,15 +158,6 @@ func (l *Layered) VerifyBlob(ctx context.Context, digest string) error {
 		return err
 	}
 	return s.VerifyBlob(ctx, digest)
-}
-
-// CopyBlob copies the blob from where it lives.
-func (l *Layered) CopyBlob(ctx context.Context, digest string, dst *os.File) (int64, error) {
-	s, err := l.from(digest)
-	if err != nil {
-		return 0, err
-	}
-	return s.CopyBlob(ctx, digest, dst)
 }
 
 // Blobs lists the delta file's blobs and then the blobs read from the

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,6 +126,3 @@ func (emptyStore) Open(d string) (*io.SectionReader, error) {
 	return nil, fs.ErrNotExist
 }
 func (emptyStore) VerifyBlob(context.Context, string) error { return fs.ErrNotExist }
-func (emptyStore) CopyBlob(context.Context, string, *os.File) (int64, error) {
-	return 0, fs.ErrNotExist
-}

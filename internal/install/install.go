@@ -363,7 +363,7 @@ func (p *Prefix) Install(ctx context.Context, src Source, opt Options) (_ *Repor
 	// prefix's are replaced after the commit), then .ferry/current.
 	if !cur.legacy {
 		for _, l := range []string{modLink, goLink} {
-			if _, err := p.ensureLink(l); err != nil {
+			if err := p.ensureLink(l); err != nil {
 				return nil, err
 			}
 		}

@@ -207,21 +207,3 @@ func (in *Installed) VerifyBlob(ctx context.Context, digest string) error {
 	}
 	return nil
 }
-
-// CopyBlob copies the blob from the first store file that has its size.
-func (in *Installed) CopyBlob(ctx context.Context, digest string, dst *os.File) (int64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	var n int64
-	var cerr error
-	err := in.candidates(digest, func(f *os.File) bool {
-		defer f.Close()
-		n, cerr = dst.ReadFrom(f) // copy_file_range where the system has it
-		return true
-	})
-	if err == nil {
-		err = cerr
-	}
-	return n, err
-}

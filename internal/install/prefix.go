@@ -220,21 +220,16 @@ func isLegacyTarget(target, dir string) bool {
 }
 
 // ensureLink makes PREFIX/<link> the fixed link .ferry/current/<link>,
-// replacing a legacy one by rename. It reports whether it created the link
-// where there was none.
-func (p *Prefix) ensureLink(link string) (created bool, err error) {
+// creating it or replacing a legacy one by rename.
+func (p *Prefix) ensureLink(link string) error {
 	t, err := os.Readlink(p.path(link))
 	switch {
 	case err == nil && t == fixedTarget(link):
-		return false, nil
+		return nil
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return false, fmt.Errorf("reading symlink %s: %w", p.path(link), err)
+		return fmt.Errorf("reading symlink %s: %w", p.path(link), err)
 	}
-	missing := err != nil
-	if err := swapSymlink(p.path(link), fixedTarget(link)); err != nil {
-		return false, err
-	}
-	return missing, nil
+	return swapSymlink(p.path(link), fixedTarget(link))
 }
 
 // repairLinks finishes a layout change a kill interrupted: once
@@ -248,11 +243,11 @@ func (p *Prefix) repairLinks() error {
 	if err := p.checkLinks(); err != nil {
 		return err
 	}
-	if _, err := p.ensureLink(modLink); err != nil {
+	if err := p.ensureLink(modLink); err != nil {
 		return err
 	}
 	if _, err := os.Lstat(p.genPath(cur, genGo)); err == nil {
-		if _, err := p.ensureLink(goLink); err != nil {
+		if err := p.ensureLink(goLink); err != nil {
 			return err
 		}
 	}

@@ -40,6 +40,10 @@ func ConfigDir() (string, error) {
 	return filepath.Join(d, "ferry"), nil
 }
 
+// UserPublicKey returns the path of the user's public signing key in dir
+// (it may not exist yet).
+func UserPublicKey(dir string) string { return filepath.Join(dir, userKeyName+".pub") }
+
 // TrustedKeysFile returns the default trusted keys file in dir.
 func TrustedKeysFile(dir string) string { return filepath.Join(dir, trustedKeysName) }
 
@@ -62,7 +66,7 @@ func UserKey(dir string) (keyPath, vkey string, created bool, err error) {
 	if err := writeNew(keyPath, skey+"\n", 0o600); err != nil {
 		return "", "", false, fmt.Errorf("creating the signing key: %w", err)
 	}
-	pub := filepath.Join(dir, userKeyName+".pub")
+	pub := UserPublicKey(dir)
 	os.Remove(pub) // a stale public key of a removed private key
 	if err := writeNew(pub, vkey+"\n", 0o644); err != nil {
 		os.Remove(keyPath)

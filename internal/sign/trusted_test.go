@@ -82,11 +82,10 @@ func TestTrustedKeys(t *testing.T) {
 // '+', and failed on such keys about one time in three).
 func TestFingerprintPlusInKeyData(t *testing.T) {
 	for i := 0; i < 200; i++ {
-		skey, vkey, err := newKey("a@b")
+		_, vkey, err := newKey("a@b")
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = skey
 		if parts := strings.SplitN(vkey, "+", 3); !strings.Contains(parts[2], "+") {
 			continue
 		}

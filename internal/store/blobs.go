@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 
 	"github.com/ferry-dev/ferry/internal/bundle"
 )
@@ -106,14 +105,4 @@ func (s *Stored) VerifyBlob(ctx context.Context, digest string) error {
 		return fmt.Errorf("stored bundle %s: blob %s: digest mismatch (content hashes to %s)", s.Info.Digest, digest, got)
 	}
 	return nil
-}
-
-// CopyBlob copies the stored blob to dst.
-func (s *Stored) CopyBlob(ctx context.Context, digest string, dst *os.File) (int64, error) {
-	b, err := s.blob(digest)
-	if err != nil {
-		return 0, err
-	}
-	defer b.Close()
-	return io.Copy(dst, io.NewSectionReader(b, 0, b.Size()))
 }
